@@ -1,0 +1,417 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Net;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.RepresentationModel;
+
+namespace DomainShare.Engine.Configuration;
+
+/// <summary>
+/// Reads and writes the YAML form of <see cref="ServerConfiguration"/>. Reading is strict: an unknown key, a wrong type,
+/// a bad value or a duplicate entry is refused with the file, line and field at fault.
+/// </summary>
+public static class ConfigurationYaml
+{
+    public static ServerConfiguration Read(string yaml, string file)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            var why = ex.InnerException?.Message ?? ex.Message;
+            throw new ConfigurationException(file, (int)ex.Start.Line, "(document)", $"the YAML is malformed: {StripMark(why)}", ex);
+        }
+        if (stream.Documents.Count == 0)
+            throw new ConfigurationException(file, 1, "(document)", "the file is empty");
+        if (stream.Documents.Count > 1)
+            throw new ConfigurationException(file, (int)stream.Documents[1].RootNode.Start.Line, "(document)", "the file holds more than one YAML document");
+        var reader = new Reader(file);
+        return reader.ReadRoot(stream.Documents[0].RootNode);
+    }
+
+    private static string StripMark(string message)
+    {
+        // YamlDotNet prefixes messages with "(Line: 3, Col: 1, Idx: 20) - (Line: ...): "; the line is reported separately.
+        int i = message.LastIndexOf("): ", StringComparison.Ordinal);
+        return i >= 0 && message.StartsWith("(Line", StringComparison.Ordinal) ? message[(i + 3)..] : message;
+    }
+
+    private sealed class Reader(string file)
+    {
+        private ConfigurationException Error(YamlNode node, string field, string problem)
+            => new(file, (int)node.Start.Line, field, problem);
+
+        private Dictionary<string, (YamlScalarNode Key, YamlNode Value)> Mapping(YamlNode node, string field, params string[] allowed)
+        {
+            if (node is not YamlMappingNode map)
+                throw Error(node, field, "expected a mapping of 'key: value' lines");
+            var result = new Dictionary<string, (YamlScalarNode, YamlNode)>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (keyNode, value) in map.Children)
+            {
+                if (keyNode is not YamlScalarNode key || key.Value is null)
+                    throw Error(keyNode, field, "a key must be a plain word");
+                string path = field.Length == 0 ? key.Value : $"{field}.{key.Value}";
+                var known = allowed.FirstOrDefault(a => string.Equals(a, key.Value, StringComparison.OrdinalIgnoreCase));
+                if (known is null)
+                    throw Error(key, path, $"unknown key '{key.Value}'; the keys allowed here are: {string.Join(", ", allowed)}");
+                if (!result.TryAdd(known, (key, value)))
+                    throw Error(key, path, $"the key '{key.Value}' appears twice");
+            }
+            return result;
+        }
+
+        private static string FieldName(string parent, string key) => parent.Length == 0 ? key : $"{parent}.{key}";
+
+        private string? Scalar(YamlNode node, string field, bool nullable = false)
+        {
+            if (node is not YamlScalarNode s)
+                throw Error(node, field, "expected a single value, not a list or mapping");
+            bool isNull = s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+            if (isNull)
+            {
+                if (nullable) return null;
+                throw Error(node, field, "a value is required");
+            }
+            return s.Value;
+        }
+
+        private bool Bool(YamlNode node, string field)
+        {
+            var v = Scalar(node, field);
+            return v?.ToLowerInvariant() switch
+            {
+                "true" or "yes" or "on" => true,
+                "false" or "no" or "off" => false,
+                _ => throw Error(node, field, $"'{v}' is not true or false"),
+            };
+        }
+
+        private int Int(YamlNode node, string field, int min, int max)
+        {
+            var v = Scalar(node, field);
+            if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+                throw Error(node, field, $"'{v}' is not a whole number from {min} to {max}");
+            return n;
+        }
+
+        private int Port(YamlNode node, string field) => Int(node, field, 1, 65535);
+
+        private TimeSpan Duration(YamlNode node, string field)
+        {
+            var v = Scalar(node, field);
+            if (!Durations.TryParse(v, out var d))
+                throw Error(node, field, $"'{v}' is not a duration; write it like 5d, 12h, 30m, 90s, 500ms or 0");
+            return d;
+        }
+
+        private Endpoint EndpointValue(YamlNode node, string field)
+        {
+            var v = Scalar(node, field);
+            try { return Endpoint.Parse(v, field); }
+            catch (DomainShareException ex) { throw Error(node, field, ex.Message); }
+        }
+
+        private string? Secret(YamlNode node, string field)
+        {
+            var v = Scalar(node, field, nullable: true);
+            if (v is null) return null;
+            try { return Names.ValidateSecret(v, "secret"); }
+            catch (DomainShareException ex) { throw Error(node, field, ex.Message); }
+        }
+
+        private ImmutableList<string> Networks(YamlNode node, string field)
+        {
+            if (node is YamlScalarNode s && Scalar(s, field, nullable: true) is null)
+                return ImmutableList<string>.Empty;
+            if (node is not YamlSequenceNode seq)
+                throw Error(node, field, "expected a list of addresses or networks (CIDR)");
+            var list = ImmutableList.CreateBuilder<string>();
+            int i = 0;
+            foreach (var item in seq.Children)
+            {
+                string itemField = $"{field}[{i++}]";
+                var v = Scalar(item, itemField)!;
+                if (!NetworkRange.TryParse(v, out var range))
+                    throw Error(item, itemField, $"'{v}' is not an IP address or network such as 192.0.2.0/24");
+                list.Add(range.ToString());
+            }
+            return list.ToImmutable();
+        }
+
+        public ServerConfiguration ReadRoot(YamlNode root)
+        {
+            var m = Mapping(root, "", "serverName", "dataDirectory", "smtp", "minger", "domainSharing", "queue", "domains", "peers");
+            if (!m.TryGetValue("serverName", out var serverNameEntry))
+                throw Error(root, "serverName", "the server name is missing");
+            string serverName;
+            try { serverName = Names.NormalizeServerName(Scalar(serverNameEntry.Value, "serverName")); }
+            catch (DomainShareException ex) { throw Error(serverNameEntry.Value, "serverName", ex.Message); }
+
+            var config = new ServerConfiguration { ServerName = serverName };
+            if (m.TryGetValue("dataDirectory", out var dd))
+            {
+                var dir = Scalar(dd.Value, "dataDirectory")!;
+                if (dir.IndexOfAny(Path.GetInvalidPathChars()) >= 0 || dir.Contains('\0'))
+                    throw Error(dd.Value, "dataDirectory", "the path holds characters that are not allowed");
+                config = config with { DataDirectory = dir };
+            }
+            if (m.TryGetValue("smtp", out var smtp)) config = config with { Smtp = ReadSmtp(smtp.Value) };
+            if (m.TryGetValue("minger", out var minger)) config = config with { Minger = ReadMinger(minger.Value) };
+            if (m.TryGetValue("domainSharing", out var ds)) config = config with { DomainSharing = ReadDomainSharing(ds.Value) };
+            if (m.TryGetValue("queue", out var q)) config = config with { Queue = ReadQueue(q.Value) };
+            if (m.TryGetValue("domains", out var domains)) config = config with { Domains = ReadDomains(domains.Value) };
+            if (m.TryGetValue("peers", out var peers)) config = config with { Peers = ReadPeers(peers.Value) };
+            return config;
+        }
+
+        private SmtpSettings ReadSmtp(YamlNode node)
+        {
+            var s = new SmtpSettings();
+            if (node is YamlScalarNode sc && Scalar(sc, "smtp", nullable: true) is null) return s;
+            foreach (var (key, (_, value)) in Mapping(node, "smtp", "endpoint", "relayHost", "trustedNetworks", "maxHops"))
+            {
+                string f = FieldName("smtp", key);
+                s = key switch
+                {
+                    "endpoint" => s with { Endpoint = EndpointValue(value, f) },
+                    "relayHost" => s with { RelayHost = RelayHost(value, f) },
+                    "trustedNetworks" => s with { TrustedNetworks = Networks(value, f) },
+                    "maxHops" => s with { MaxHops = Int(value, f, 1, Limits.MaxHops) },
+                    _ => s,
+                };
+            }
+            return s;
+        }
+
+        private string? RelayHost(YamlNode node, string field)
+        {
+            var v = Scalar(node, field, nullable: true);
+            if (v is null) return null;
+            try
+            {
+                var (host, port) = Names.ParsePeerName(v);
+                return $"{host}:{port ?? Defaults.SmtpPort}";
+            }
+            catch (DomainShareException ex) { throw Error(node, field, ex.Message); }
+        }
+
+        private MingerSettings ReadMinger(YamlNode node)
+        {
+            var s = new MingerSettings();
+            if (node is YamlScalarNode sc && Scalar(sc, "minger", nullable: true) is null) return s;
+            foreach (var (key, (_, value)) in Mapping(node, "minger", "endpoint", "secret", "allowAnonymous", "allowedSources", "rateLimitPerSecond", "timeout", "retries"))
+            {
+                string f = FieldName("minger", key);
+                s = key switch
+                {
+                    "endpoint" => s with { Endpoint = EndpointValue(value, f) },
+                    "secret" => s with { Secret = Secret(value, f) },
+                    "allowAnonymous" => s with { AllowAnonymous = Bool(value, f) },
+                    "allowedSources" => s with { AllowedSources = Networks(value, f) },
+                    "rateLimitPerSecond" => s with { RateLimitPerSecond = Int(value, f, 0, Limits.MaxRateLimitPerSecond) },
+                    "timeout" => s with { Timeout = PositiveDuration(value, f) },
+                    "retries" => s with { Retries = Int(value, f, 0, Limits.MaxMingerRetries) },
+                    _ => s,
+                };
+            }
+            return s;
+        }
+
+        private TimeSpan PositiveDuration(YamlNode node, string field)
+        {
+            var d = Duration(node, field);
+            return d > TimeSpan.Zero ? d : throw Error(node, field, "the duration must be greater than zero");
+        }
+
+        private DomainSharingSettings ReadDomainSharing(YamlNode node)
+        {
+            var s = new DomainSharingSettings();
+            if (node is YamlScalarNode sc && Scalar(sc, "domainSharing", nullable: true) is null) return s;
+            foreach (var (key, (_, value)) in Mapping(node, "domainSharing", "enabled", "verifiedCacheTtl", "negativeCacheTtl", "keepQueuedOnDeliveryError", "gateway"))
+            {
+                string f = FieldName("domainSharing", key);
+                s = key switch
+                {
+                    "enabled" => s with { Enabled = Bool(value, f) },
+                    "verifiedCacheTtl" => s with { VerifiedCacheTtl = Duration(value, f) },
+                    "negativeCacheTtl" => s with { NegativeCacheTtl = Duration(value, f) },
+                    "keepQueuedOnDeliveryError" => s with { KeepQueuedOnDeliveryError = Bool(value, f) },
+                    "gateway" => s with { Gateway = Bool(value, f) },
+                    _ => s,
+                };
+            }
+            return s;
+        }
+
+        private QueueSettings ReadQueue(YamlNode node)
+        {
+            var s = new QueueSettings();
+            if (node is YamlScalarNode sc && Scalar(sc, "queue", nullable: true) is null) return s;
+            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime"))
+                if (key == "lifetime") s = s with { Lifetime = PositiveDuration(value, "queue.lifetime") };
+            return s;
+        }
+
+        private IEnumerable<(YamlNode Node, string Field)> Items(YamlNode node, string field)
+        {
+            if (node is YamlScalarNode s && Scalar(s, field, nullable: true) is null)
+                yield break;
+            if (node is not YamlSequenceNode seq)
+                throw Error(node, field, "expected a list ('- ' items)");
+            int i = 0;
+            foreach (var item in seq.Children)
+                yield return (item, $"{field}[{i++}]");
+        }
+
+        private ImmutableList<DomainConfiguration> ReadDomains(YamlNode node)
+        {
+            var list = ImmutableList.CreateBuilder<DomainConfiguration>();
+            foreach (var (item, field) in Items(node, "domains"))
+            {
+                var m = Mapping(item, field, "name", "shared");
+                if (!m.TryGetValue("name", out var nameEntry))
+                    throw Error(item, $"{field}.name", "the domain name is missing");
+                string name;
+                try { name = Names.NormalizeDomainName(Scalar(nameEntry.Value, $"{field}.name")); }
+                catch (DomainShareException ex) { throw Error(nameEntry.Value, $"{field}.name", ex.Message); }
+                if (list.Any(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase)))
+                    throw Error(nameEntry.Value, $"{field}.name", $"the domain '{name}' is listed twice");
+                bool shared = m.TryGetValue("shared", out var sh) && Bool(sh.Value, $"{field}.shared");
+                list.Add(new DomainConfiguration(name, shared));
+            }
+            return list.ToImmutable();
+        }
+
+        private ImmutableList<PeerConfiguration> ReadPeers(YamlNode node)
+        {
+            var list = ImmutableList.CreateBuilder<PeerConfiguration>();
+            foreach (var (item, field) in Items(node, "peers"))
+            {
+                var m = Mapping(item, field, "name", "smtpPort", "mingerPort", "secret", "enabled");
+                if (!m.TryGetValue("name", out var nameEntry))
+                    throw Error(item, $"{field}.name", "the peer name is missing");
+                string host;
+                int? portInName;
+                try { (host, portInName) = Names.ParsePeerName(Scalar(nameEntry.Value, $"{field}.name")); }
+                catch (DomainShareException ex) { throw Error(nameEntry.Value, $"{field}.name", ex.Message); }
+                if (portInName is not null)
+                    throw Error(nameEntry.Value, $"{field}.name", "write the SMTP port as 'smtpPort', not inside the name");
+                if (list.Any(p => string.Equals(p.Name, host, StringComparison.OrdinalIgnoreCase)))
+                    throw Error(nameEntry.Value, $"{field}.name", $"the peer '{host}' is listed twice");
+                var peer = new PeerConfiguration { Name = host };
+                if (m.TryGetValue("smtpPort", out var sp)) peer = peer with { SmtpPort = Port(sp.Value, $"{field}.smtpPort") };
+                if (m.TryGetValue("mingerPort", out var mp)) peer = peer with { MingerPort = Port(mp.Value, $"{field}.mingerPort") };
+                if (m.TryGetValue("secret", out var sec)) peer = peer with { Secret = Secret(sec.Value, $"{field}.secret") };
+                if (m.TryGetValue("enabled", out var en)) peer = peer with { Enabled = Bool(en.Value, $"{field}.enabled") };
+                list.Add(peer);
+            }
+            return list.ToImmutable();
+        }
+    }
+
+    public static string Write(ServerConfiguration c)
+    {
+        var text = new StringWriter(CultureInfo.InvariantCulture) { NewLine = "\n" };
+        var e = new Emitter(text, new EmitterSettings(2, int.MaxValue, false, 1024, false, false, "\n"));
+        e.Emit(new StreamStart());
+        e.Emit(new DocumentStart());
+        e.Emit(new Comment("DomainShare server configuration. Written by DomainShare; hand edits are checked on the next read.", false));
+        e.Emit(new MappingStart());
+        Pair(e, "serverName", c.ServerName);
+        Pair(e, "dataDirectory", c.DataDirectory);
+
+        Key(e, "smtp");
+        e.Emit(new MappingStart());
+        Pair(e, "endpoint", c.Smtp.Endpoint.ToString());
+        PairOrNull(e, "relayHost", c.Smtp.RelayHost);
+        List(e, "trustedNetworks", c.Smtp.TrustedNetworks);
+        Pair(e, "maxHops", c.Smtp.MaxHops);
+        e.Emit(new MappingEnd());
+
+        Key(e, "minger");
+        e.Emit(new MappingStart());
+        Pair(e, "endpoint", c.Minger.Endpoint.ToString());
+        PairOrNull(e, "secret", c.Minger.Secret, quoted: true);
+        Pair(e, "allowAnonymous", c.Minger.AllowAnonymous);
+        List(e, "allowedSources", c.Minger.AllowedSources);
+        Pair(e, "rateLimitPerSecond", c.Minger.RateLimitPerSecond);
+        Pair(e, "timeout", Durations.Format(c.Minger.Timeout));
+        Pair(e, "retries", c.Minger.Retries);
+        e.Emit(new MappingEnd());
+
+        Key(e, "domainSharing");
+        e.Emit(new MappingStart());
+        Pair(e, "enabled", c.DomainSharing.Enabled);
+        Pair(e, "verifiedCacheTtl", Durations.Format(c.DomainSharing.VerifiedCacheTtl));
+        Pair(e, "negativeCacheTtl", Durations.Format(c.DomainSharing.NegativeCacheTtl));
+        Pair(e, "keepQueuedOnDeliveryError", c.DomainSharing.KeepQueuedOnDeliveryError);
+        Pair(e, "gateway", c.DomainSharing.Gateway);
+        e.Emit(new MappingEnd());
+
+        Key(e, "queue");
+        e.Emit(new MappingStart());
+        Pair(e, "lifetime", Durations.Format(c.Queue.Lifetime));
+        e.Emit(new MappingEnd());
+
+        Key(e, "domains");
+        e.Emit(new SequenceStart(null, null, false, SequenceStyle.Block));
+        foreach (var d in c.Domains)
+        {
+            e.Emit(new MappingStart());
+            Pair(e, "name", d.Name);
+            Pair(e, "shared", d.Shared);
+            e.Emit(new MappingEnd());
+        }
+        e.Emit(new SequenceEnd());
+
+        Key(e, "peers");
+        e.Emit(new SequenceStart(null, null, false, SequenceStyle.Block));
+        foreach (var p in c.Peers)
+        {
+            e.Emit(new MappingStart());
+            Pair(e, "name", p.Name);
+            Pair(e, "smtpPort", p.SmtpPort);
+            Pair(e, "mingerPort", p.MingerPort);
+            PairOrNull(e, "secret", p.Secret, quoted: true);
+            Pair(e, "enabled", p.Enabled);
+            e.Emit(new MappingEnd());
+        }
+        e.Emit(new SequenceEnd());
+
+        e.Emit(new MappingEnd());
+        e.Emit(new DocumentEnd(true));
+        e.Emit(new StreamEnd());
+        return text.ToString();
+    }
+
+    private static void Key(IEmitter e, string key) => e.Emit(new Scalar(key));
+
+    private static void Pair(IEmitter e, string key, string value)
+    {
+        Key(e, key);
+        e.Emit(new Scalar(null, null, value, ScalarStyle.Any, true, true));
+    }
+
+    private static void Pair(IEmitter e, string key, int value) => Pair(e, key, value.ToString(CultureInfo.InvariantCulture));
+
+    private static void Pair(IEmitter e, string key, bool value) => Pair(e, key, value ? "true" : "false");
+
+    private static void PairOrNull(IEmitter e, string key, string? value, bool quoted = false)
+    {
+        Key(e, key);
+        if (value is null) e.Emit(new Scalar(null, null, "null", ScalarStyle.Plain, true, false));
+        else e.Emit(new Scalar(null, null, value, quoted ? ScalarStyle.SingleQuoted : ScalarStyle.Any, !quoted, quoted));
+    }
+
+    private static void List(IEmitter e, string key, IEnumerable<string> values)
+    {
+        Key(e, key);
+        e.Emit(new SequenceStart(null, null, false, SequenceStyle.Flow));
+        foreach (var v in values) e.Emit(new Scalar(v));
+        e.Emit(new SequenceEnd());
+    }
+}

@@ -1,0 +1,9 @@
+namespace DomainShare.Engine.Configuration;
+
+/// <summary>Allowed ranges of numeric settings, shared by the YAML reader and the cmdlet parameter validation.</summary>
+public static class Limits
+{
+    public const int MaxMingerRetries = 10;
+    public const int MaxRateLimitPerSecond = 1_000_000;
+    public const int MaxHops = 1000;
+}

@@ -1,0 +1,91 @@
+using System.Collections.Immutable;
+using System.Text;
+
+namespace DomainShare.Engine.Configuration;
+
+/// <summary>One server's configuration, as read from and written to its YAML file. Immutable: change it with <c>with</c>.</summary>
+public sealed record ServerConfiguration
+{
+    public required string ServerName { get; init; }
+    /// <summary>The data directory as written in the file; relative paths are relative to the file's folder.</summary>
+    public string DataDirectory { get; init; } = Defaults.DataDirectory;
+    public SmtpSettings Smtp { get; init; } = new();
+    public MingerSettings Minger { get; init; } = new();
+    public DomainSharingSettings DomainSharing { get; init; } = new();
+    public QueueSettings Queue { get; init; } = new();
+    public ImmutableList<DomainConfiguration> Domains { get; init; } = ImmutableList<DomainConfiguration>.Empty;
+    public ImmutableList<PeerConfiguration> Peers { get; init; } = ImmutableList<PeerConfiguration>.Empty;
+
+    public PeerConfiguration? FindPeer(string host)
+        => Peers.Find(p => string.Equals(p.Name, host, StringComparison.OrdinalIgnoreCase));
+
+    public DomainConfiguration? FindDomain(string name)
+        => Domains.Find(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
+}
+
+public sealed record SmtpSettings
+{
+    public Endpoint Endpoint { get; init; } = Defaults.SmtpEndpoint;
+    /// <summary>Smart host (<c>host:port</c>) for mail to domains not hosted here, used only for trusted clients; null when none.</summary>
+    public string? RelayHost { get; init; }
+    /// <summary>Networks (CIDR) whose clients may relay to other domains through the relay host.</summary>
+    public ImmutableList<string> TrustedNetworks { get; init; } = ImmutableList<string>.Empty;
+    public int MaxHops { get; init; } = Defaults.MaxHops;
+}
+
+public sealed record MingerSettings
+{
+    public Endpoint Endpoint { get; init; } = Defaults.MingerEndpoint;
+    /// <summary>Secret peers must use to query this server; null when none is set.</summary>
+    public string? Secret { get; init; }
+    public bool AllowAnonymous { get; init; }
+    /// <summary>Source addresses or networks (CIDR) allowed to query; empty means any.</summary>
+    public ImmutableList<string> AllowedSources { get; init; } = ImmutableList<string>.Empty;
+    public int RateLimitPerSecond { get; init; } = Defaults.MingerRateLimitPerSecond;
+    public TimeSpan Timeout { get; init; } = Defaults.MingerTimeout;
+    public int Retries { get; init; } = Defaults.MingerRetries;
+
+    // The secret never appears in text: records print every property by default.
+    private bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"Endpoint = {Endpoint}, SecretSet = {Secret is not null}, AllowAnonymous = {AllowAnonymous}");
+        return true;
+    }
+}
+
+public sealed record DomainSharingSettings
+{
+    public bool Enabled { get; init; } = true;
+    public TimeSpan VerifiedCacheTtl { get; init; } = Defaults.VerifiedCacheTtl;
+    public TimeSpan NegativeCacheTtl { get; init; } = Defaults.NegativeCacheTtl;
+    public bool KeepQueuedOnDeliveryError { get; init; } = true;
+    /// <summary>"Minger checks also trigger domain-sharing checks".</summary>
+    public bool Gateway { get; init; }
+}
+
+public sealed record QueueSettings
+{
+    public TimeSpan Lifetime { get; init; } = Defaults.QueueLifetime;
+}
+
+public sealed record DomainConfiguration(string Name, bool Shared);
+
+public sealed record PeerConfiguration
+{
+    /// <summary>Host name (lower case), IPv4 address or bracketed IPv6 address; identifies the peer.</summary>
+    public required string Name { get; init; }
+    public int SmtpPort { get; init; } = Defaults.SmtpPort;
+    public int MingerPort { get; init; } = Defaults.MingerPort;
+    /// <summary>Secret used to sign our queries to this peer; null when none.</summary>
+    public string? Secret { get; init; }
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>The SMTP delivery address, <c>host:port</c>.</summary>
+    public string SmtpAddress => $"{Name}:{SmtpPort}";
+
+    private bool PrintMembers(StringBuilder b)
+    {
+        b.Append($"Name = {Name}, SmtpPort = {SmtpPort}, MingerPort = {MingerPort}, SecretSet = {Secret is not null}, Enabled = {Enabled}");
+        return true;
+    }
+}

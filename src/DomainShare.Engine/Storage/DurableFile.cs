@@ -1,0 +1,56 @@
+using System.Runtime.InteropServices;
+
+namespace DomainShare.Engine.Storage;
+
+/// <summary>Crash-safe file replacement: write a temporary file, flush it to disk, rename it over the target, flush the folder.</summary>
+public static partial class DurableFile
+{
+    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> so that a crash leaves either the old or the new file, never a mix.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode? mode = null)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (mode is not null && !OperatingSystem.IsWindows()) options.UnixCreateMode = mode;
+            using (var fs = new FileStream(temp, options))
+            {
+                fs.Write(content);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+        FlushDirectory(dir);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Makes a rename or a new file in <paramref name="directory"/> durable (fsync of the folder on Unix; NTFS journals renames itself).</summary>
+    public static void FlushDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        int fd = Open(directory, 0 /* O_RDONLY */);
+        if (fd < 0) return;
+        try { _ = Fsync(fd); }
+        finally { _ = Close(fd); }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+}
