@@ -316,7 +316,7 @@ public static class ConfigurationYaml
     public static string Write(ServerConfiguration c)
     {
         var text = new StringWriter(CultureInfo.InvariantCulture) { NewLine = "\n" };
-        var e = new Emitter(text, new EmitterSettings(2, int.MaxValue, false, 1024, false, false, "\n"));
+        var e = new Emitter(text, new EmitterSettings(2, int.MaxValue, false, 1024, false, true, "\n"));
         e.Emit(new StreamStart());
         e.Emit(new DocumentStart());
         e.Emit(new Comment("DomainShare server configuration. Written by DomainShare; hand edits are checked on the next read.", false));
