@@ -131,6 +131,7 @@ public sealed class ConfigurationStore
         var reread = ConfigurationYaml.Read(text, FilePath);
         try
         {
+            DurableFile.DeleteOrphanedTemporaries(FilePath);
             DurableFile.WriteAllBytes(FilePath, bytes, OwnerOnly);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -146,6 +147,7 @@ public sealed class ConfigurationStore
     {
         string lockPath = FilePath + ".lock";
         var watch = Stopwatch.StartNew();
+        var lastWrite = File.GetLastWriteTimeUtc(FilePath);
         int delay = 1;
         while (true)
         {
@@ -155,10 +157,10 @@ public sealed class ConfigurationStore
                 if (!OperatingSystem.IsWindows()) options.UnixCreateMode = OwnerOnly;
                 return new FileStream(lockPath, options);
             }
-            catch (IOException) when (watch.Elapsed < Defaults.ConfigLockTimeout)
+            catch (IOException) when (!TimedOut(ref watch, ref lastWrite))
             {
                 Thread.Sleep(Random.Shared.Next(delay, delay * 2 + 1));
-                delay = Math.Min(delay * 2, 50);
+                delay = Math.Min(delay * 2, 8);
             }
             catch (IOException ex)
             {
@@ -167,5 +169,16 @@ public sealed class ConfigurationStore
                     $"Check for a hung DomainShare process, then retry. The lock file is '{lockPath}'.", FilePath, ex);
             }
         }
+    }
+
+    /// <summary>
+    /// Waiters do not queue: a busy stream of other writers can hold the lock longer than the timeout. While the file keeps
+    /// changing they make progress and none is hung, so the timeout counts from the file's last change.
+    /// </summary>
+    private bool TimedOut(ref Stopwatch watch, ref DateTime lastWrite)
+    {
+        var written = File.GetLastWriteTimeUtc(FilePath);
+        if (written != lastWrite) (lastWrite, watch) = (written, Stopwatch.StartNew());
+        return watch.Elapsed >= Defaults.ConfigLockTimeout;
     }
 }

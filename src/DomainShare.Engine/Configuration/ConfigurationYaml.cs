@@ -22,8 +22,19 @@ public static class ConfigurationYaml
         }
         catch (YamlException ex)
         {
-            var why = ex.InnerException?.Message ?? ex.Message;
-            throw new ConfigurationException(file, (int)ex.Start.Line, "(document)", $"the YAML is malformed: {StripMark(why)}", ex);
+            var why = StripMark(ex.InnerException?.Message ?? ex.Message);
+            // A key written twice is well-formed YAML that the representation model refuses: name the key, not the document.
+            if (DuplicateKeyAt(yaml, ex.Start) is string key)
+                throw new ConfigurationException(file, (int)ex.Start.Line, key, "the key appears twice", ex);
+            // YamlDotNet marks a tab in the indentation at the start of the enclosing mapping; point at the tab instead.
+            int line = why.Contains("tab", StringComparison.OrdinalIgnoreCase) ? FirstTabIndentedLine(yaml) ?? (int)ex.Start.Line : (int)ex.Start.Line;
+            throw new ConfigurationException(file, line, "(document)", $"the YAML is malformed: {why}", ex);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException or IndexOutOfRangeException)
+        {
+            // Some malformed text (an unclosed flow list such as 'trustedNetworks: [192.0.2.0/24') makes YamlDotNet fail
+            // without a position: report the line of the last token it could read.
+            throw new ConfigurationException(file, LastReadableLine(yaml), "(document)", "the YAML is malformed: a bracket, brace or quote is not closed", ex);
         }
         if (stream.Documents.Count == 0)
             throw new ConfigurationException(file, 1, "(document)", "the file is empty");
@@ -31,6 +42,75 @@ public static class ConfigurationYaml
             throw new ConfigurationException(file, (int)stream.Documents[1].RootNode.Start.Line, "(document)", "the file holds more than one YAML document");
         var reader = new Reader(file);
         return reader.ReadRoot(stream.Documents[0].RootNode);
+    }
+
+    /// <summary>The field path (<c>peers[1].smtpPort</c>) of the key at <paramref name="at"/> in the first document if it repeats an earlier key of its mapping, or null.</summary>
+    private static string? DuplicateKeyAt(string yaml, Mark at)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        string? found = null;
+        void Node(string path)
+        {
+            if (parser.TryConsume<MappingStart>(out _))
+            {
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                while (found is null && !parser.TryConsume<MappingEnd>(out _))
+                {
+                    var key = parser.Consume<NodeEvent>();
+                    string child = path;
+                    if (key is Scalar s)
+                    {
+                        child = path.Length == 0 ? s.Value : $"{path}.{s.Value}";
+                        if (!seen.Add(s.Value) && key.Start.Index == at.Index) { found = child; return; }
+                    }
+                    else if (key is MappingStart or SequenceStart) Skip();
+                    Node(child);
+                }
+            }
+            else if (parser.TryConsume<SequenceStart>(out _))
+            {
+                for (int i = 0; found is null && !parser.TryConsume<SequenceEnd>(out _); i++)
+                    Node($"{path}[{i}]");
+            }
+            else parser.Consume<NodeEvent>();
+        }
+        void Skip()
+        {
+            for (int depth = 1; depth > 0;)
+            {
+                var e = parser.Consume<ParsingEvent>();
+                if (e is MappingStart or SequenceStart) depth++;
+                else if (e is MappingEnd or SequenceEnd) depth--;
+            }
+        }
+        try
+        {
+            parser.Consume<StreamStart>();
+            parser.Consume<DocumentStart>();
+            Node("");
+        }
+        catch (YamlException) { }
+        return found;
+    }
+
+    private static int? FirstTabIndentedLine(string yaml)
+    {
+        var lines = yaml.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+            if (lines[i].TakeWhile(c => c is ' ' or '\t').Contains('\t')) return i + 1;
+        return null;
+    }
+
+    private static int LastReadableLine(string yaml)
+    {
+        var scanner = new Scanner(new StringReader(yaml));
+        long line = 1;
+        try
+        {
+            while (scanner.MoveNext()) line = scanner.Current!.Start.Line;
+        }
+        catch (Exception ex) when (ex is YamlException or InvalidOperationException or ArgumentException or FormatException or IndexOutOfRangeException) { }
+        return (int)line;
     }
 
     private static string StripMark(string message)
@@ -270,6 +350,7 @@ public static class ConfigurationYaml
         private ImmutableList<DomainConfiguration> ReadDomains(YamlNode node)
         {
             var list = ImmutableList.CreateBuilder<DomainConfiguration>();
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var (item, field) in Items(node, "domains"))
             {
                 var m = Mapping(item, field, "name", "shared");
@@ -278,7 +359,7 @@ public static class ConfigurationYaml
                 string name;
                 try { name = Names.NormalizeDomainName(Scalar(nameEntry.Value, $"{field}.name")); }
                 catch (DomainShareException ex) { throw Error(nameEntry.Value, $"{field}.name", ex.Message); }
-                if (list.Any(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase)))
+                if (!seen.Add(name))
                     throw Error(nameEntry.Value, $"{field}.name", $"the domain '{name}' is listed twice");
                 bool shared = m.TryGetValue("shared", out var sh) && Bool(sh.Value, $"{field}.shared");
                 list.Add(new DomainConfiguration(name, shared));
@@ -289,6 +370,7 @@ public static class ConfigurationYaml
         private ImmutableList<PeerConfiguration> ReadPeers(YamlNode node)
         {
             var list = ImmutableList.CreateBuilder<PeerConfiguration>();
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var (item, field) in Items(node, "peers"))
             {
                 var m = Mapping(item, field, "name", "smtpPort", "mingerPort", "secret", "enabled");
@@ -300,7 +382,7 @@ public static class ConfigurationYaml
                 catch (DomainShareException ex) { throw Error(nameEntry.Value, $"{field}.name", ex.Message); }
                 if (portInName is not null)
                     throw Error(nameEntry.Value, $"{field}.name", "write the SMTP port as 'smtpPort', not inside the name");
-                if (list.Any(p => string.Equals(p.Name, host, StringComparison.OrdinalIgnoreCase)))
+                if (!seen.Add(host))
                     throw Error(nameEntry.Value, $"{field}.name", $"the peer '{host}' is listed twice");
                 var peer = new PeerConfiguration { Name = host };
                 if (m.TryGetValue("smtpPort", out var sp)) peer = peer with { SmtpPort = Port(sp.Value, $"{field}.smtpPort") };
@@ -393,7 +475,9 @@ public static class ConfigurationYaml
     private static void Pair(IEmitter e, string key, string value)
     {
         Key(e, key);
-        e.Emit(new Scalar(null, null, value, ScalarStyle.Any, true, true));
+        // A value the reader takes for null ('~', 'null', empty) must be quoted, or it would not read back.
+        bool readsAsNull = value is "" or "~" or "null" or "Null" or "NULL";
+        e.Emit(new Scalar(null, null, value, ScalarStyle.Any, !readsAsNull, true));
     }
 
     private static void Pair(IEmitter e, string key, int value) => Pair(e, key, value.ToString(CultureInfo.InvariantCulture));

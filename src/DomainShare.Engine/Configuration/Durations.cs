@@ -23,7 +23,8 @@ public static partial class Durations
                 checked
                 {
                     long ms = Part(m, "d") * 86_400_000L + Part(m, "h") * 3_600_000L + Part(m, "m") * 60_000L + Part(m, "s") * 1000L + Part(m, "ms");
-                    value = TimeSpan.FromMilliseconds(ms);
+                    // FromTicks, not FromMilliseconds(double): a double loses whole milliseconds on long durations.
+                    value = TimeSpan.FromTicks(ms * TimeSpan.TicksPerMillisecond);
                     return true;
                 }
             }

@@ -39,7 +39,9 @@ public sealed record Endpoint(IPAddress Address, int Port)
     internal static bool IsDottedQuad(string host)
     {
         var parts = host.Split('.');
-        return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit) && int.Parse(p, CultureInfo.InvariantCulture) <= 255);
+        // A leading zero is refused: IPAddress.Parse reads 010 as octal (8), never what an administrator meant.
+        return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit) && (p.Length == 1 || p[0] != '0')
+                                                 && int.Parse(p, CultureInfo.InvariantCulture) <= 255);
     }
 
     internal static int ParsePort(string portText, string whole, string field)

@@ -28,7 +28,9 @@ public static class Names
             if (!label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')) { reason = $"label '{label}' holds characters other than letters, digits and hyphens"; return null; }
         }
         if (ascii.Split('.').Last().All(char.IsAsciiDigit)) { reason = "the last label is numeric (an IP address is not a DNS name here)"; return null; }
-        return trimmed.ToLowerInvariant();
+        // One spelling per name: 'xn--bcher-kva.example', 'BÜCHER.example' and full-width letters all give 'bücher.example'.
+        try { return Idn.GetUnicode(ascii).ToLowerInvariant(); }
+        catch (ArgumentException) { reason = "it is not a valid internationalised DNS name"; return null; }
     }
 
     public static string NormalizeServerName(string? name)

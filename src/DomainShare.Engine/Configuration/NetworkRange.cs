@@ -20,6 +20,8 @@ public readonly record struct NetworkRange(IPAddress Network, int PrefixLength)
         int prefix = max;
         if (slash >= 0 && (!int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out prefix) || prefix > max))
             return false;
+        // ::ffff:192.0.2.0/120 is the IPv4 network 192.0.2.0/24; Contains sees mapped clients as IPv4, so keep it as IPv4.
+        if (address.IsIPv4MappedToIPv6 && prefix >= 96) (address, prefix) = (address.MapToIPv4(), prefix - 96);
         range = new NetworkRange(Mask(address, prefix), prefix);
         return true;
     }

@@ -5,12 +5,26 @@ namespace DomainShare.Engine.Storage;
 /// <summary>Crash-safe file replacement: write a temporary file, flush it to disk, rename it over the target, flush the folder.</summary>
 public static partial class DurableFile
 {
+    private const string TempSuffix = ".tmp";
+
+    /// <summary>
+    /// Deletes temporary files a killed writer of <paramref name="path"/> left behind. Call it only while holding the
+    /// lock that serialises writers of that file: then no live writer has a temporary file in flight.
+    /// </summary>
+    public static void DeleteOrphanedTemporaries(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        foreach (var orphan in Directory.EnumerateFiles(dir, $".{Path.GetFileName(full)}.*{TempSuffix}"))
+            TryDelete(orphan);
+    }
+
     /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> so that a crash leaves either the old or the new file, never a mix.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode? mode = null)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
         try
         {
             var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
