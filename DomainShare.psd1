@@ -23,6 +23,13 @@
         'Get-DomainShareDomain'
         'Set-DomainShareDomain'
         'Remove-DomainShareDomain'
+        'Start-DomainShareRelay'
+        'Stop-DomainShareRelay'
+        'Get-DomainShareRelay'
+        'Resolve-DomainShareAddress'
+        'Test-DomainSharePeer'
+        'Get-DomainShareCache'
+        'Clear-DomainShareCache'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -32,6 +32,12 @@ public static class ErrorIds
     public const string InvalidDomainName = nameof(InvalidDomainName);
     public const string DomainAlreadyExists = nameof(DomainAlreadyExists);
     public const string DomainNotFound = nameof(DomainNotFound);
+    public const string InvalidAddress = nameof(InvalidAddress);
+    public const string EndpointInUse = nameof(EndpointInUse);
+    public const string RelayAlreadyRunning = nameof(RelayAlreadyRunning);
+    public const string RelayNotRunning = nameof(RelayNotRunning);
+    public const string RelayStartFailed = nameof(RelayStartFailed);
+    public const string RelayStopFailed = nameof(RelayStopFailed);
 }
 
 /// <summary>A failure the engine reports to its callers, with a stable identifier, a kind and a recommended action.</summary>

@@ -16,6 +16,32 @@ public abstract class DomainShareCmdlet : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string? ConfigPath { get; set; }
 
+    private readonly CancellationTokenSource stopping = new();
+
+    /// <summary>Cancelled when the user presses Ctrl+C (StopProcessing): pass it to every engine call that waits.</summary>
+    private protected CancellationToken Cancellation => stopping.Token;
+
+    protected override void StopProcessing() => stopping.Cancel();
+
+    /// <summary>Waits for an engine task; Ctrl+C cancels it and ends the command quietly.</summary>
+    private protected T Await<T>(Task<T> task)
+    {
+        Await((Task)task);
+        return task.Result;
+    }
+
+    private protected void Await(Task task)
+    {
+        try
+        {
+            task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
     private protected ConfigurationStore OpenStore()
     {
         string path = ConfigPath is null ? ConfigurationStore.DefaultPath : GetUnresolvedProviderPathFromPSPath(ConfigPath);

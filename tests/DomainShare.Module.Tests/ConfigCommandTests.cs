@@ -156,7 +156,7 @@ public sealed class ConfigCommandTests : IDisposable
     [InlineData("serverName: mx1.example.com\ncolour: blue\n", 2, "colour")]
     [InlineData("serverName: mx1.example.com\npeers:\n  - name: a.example.net\n  - name: A.example.net\n", 4, "peers[1].name")]
     [InlineData("serverName: mx1.example.com\nsmtp:\n  endpoint: 0.0.0.0:25\n maxHops: 3\n", 4, "(document)")]
-    [InlineData("serverName: mx1.example.com\nminger:\n  retries: 2\n  retries: 3\n", 4, "(document)")]
+    [InlineData("serverName: mx1.example.com\nminger:\n  retries: 2\n  retries: 3\n", 4, "minger.retries")]
     [InlineData("serverName: mx1.example.com\ndomainSharing:\n  verifiedCacheTtl: soon\n", 3, "domainSharing.verifiedCacheTtl")]
     public void A_broken_file_is_refused_with_file_line_and_field_and_never_overwritten(string yaml, int line, string field)
     {

@@ -1,4 +1,7 @@
 using DomainShare.Engine.Configuration;
+using DomainShare.Engine.Minger;
+using DomainShare.Engine.Relay;
+using DomainShare.Engine.Routing;
 
 namespace DomainShare;
 
@@ -47,5 +50,56 @@ internal static class OutputMapping
         QueueLifetime = c.Queue.Lifetime,
         Domain = [.. c.Domains.Select(d => d.Name)],
         PeerCount = c.Peers.Count,
+    };
+
+    public static DomainShareRelay ToOutput(this RelayStatus? s, string configPath) => s is null
+        ? new DomainShareRelay { Running = false, ConfigPath = configPath }
+        : new DomainShareRelay
+        {
+            Running = true,
+            ProcessId = s.ProcessId,
+            ConfigPath = s.ConfigPath,
+            StartTime = s.Started,
+            Uptime = DateTimeOffset.UtcNow - s.Started,
+            MingerEndpoint = s.MingerEndpoint,
+            SmtpEndpoint = s.SmtpEndpoint,
+            ConfigurationError = s.ConfigurationError,
+            Counters = s.Counters,
+            Version = s.Version,
+        };
+
+    public static DomainShareResolution ToOutput(this AddressResolution r, string configPath) => new()
+    {
+        Address = r.Address,
+        Result = r.Result.ToString(),
+        Peer = r.Peer,
+        FromCache = r.FromCache,
+        Elapsed = r.Elapsed,
+        FailedPeers = [.. r.FailedPeers.Select(f => $"{f.Peer}: {f.Reason}")],
+        SmtpReply = SmtpReplies.ForRecipient(r.Result),
+        ConfigPath = configPath,
+    };
+
+    public static DomainSharePeerTest ToOutput(this MingerProbeResult p, PeerConfiguration peer, string configPath) => new()
+    {
+        Name = peer.Name,
+        Enabled = peer.Enabled,
+        Reachable = p.Reachable,
+        SecretAccepted = p.SecretAccepted,
+        Status = p.Status is { } status ? (int)status : null,
+        RoundTrip = p.RoundTrip,
+        MingerEndpoint = p.EndPoint?.ToString() ?? $"{peer.Name}:{peer.MingerPort}",
+        Error = p.Error,
+        ConfigPath = configPath,
+    };
+
+    public static DomainShareCacheEntry ToOutput(this VerificationCacheEntry e, string configPath) => new()
+    {
+        Address = e.Address,
+        Peer = e.Peer,
+        Positive = e.IsPositive,
+        Verified = e.Verified,
+        Expires = e.Expires,
+        ConfigPath = configPath,
     };
 }

@@ -57,3 +57,76 @@ public sealed class DomainShareConfig
 
     public override string ToString() => ServerName;
 }
+
+/// <summary>The relay of a configuration: running or not, and what it is doing.</summary>
+public sealed class DomainShareRelay
+{
+    public bool Running { get; init; }
+    public int? ProcessId { get; init; }
+    public string ConfigPath { get; init; } = "";
+    public DateTimeOffset? StartTime { get; init; }
+    public TimeSpan? Uptime { get; init; }
+    public string? MingerEndpoint { get; init; }
+    public string? SmtpEndpoint { get; init; }
+    /// <summary>Why the last configuration change was not applied (the relay keeps running on the last good one).</summary>
+    public string? ConfigurationError { get; init; }
+    /// <summary>Counters such as Minger answers by status and cache hits.</summary>
+    public System.Collections.Generic.Dictionary<string, long> Counters { get; init; } = [];
+    public string? Version { get; init; }
+
+    public override string ToString() => Running ? $"Running (process {ProcessId})" : "Stopped";
+}
+
+/// <summary>Where mail for an address goes, as the relay would decide it now.</summary>
+public sealed class DomainShareResolution
+{
+    public string Address { get; init; } = "";
+    /// <summary>DomainNotHosted, Local, LocalCannotReceive, Peer, NotFound, TemporaryFailure or CannotReceive.</summary>
+    public string Result { get; init; } = "";
+    /// <summary>The peer that holds the mailbox (Result Peer, or CannotReceive on a peer).</summary>
+    public string? Peer { get; init; }
+    public bool FromCache { get; init; }
+    public TimeSpan Elapsed { get; init; }
+    /// <summary>The peers that could not answer, each with the reason ("lyon.example.com: no reply within 2 s (3 attempts)").</summary>
+    public string[] FailedPeers { get; init; } = [];
+    /// <summary>The SMTP reply a relay gives this recipient at RCPT TO.</summary>
+    public string SmtpReply { get; init; } = "";
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => $"{Address}: {Result}{(Peer is null ? "" : " (" + Peer + ")")}";
+}
+
+/// <summary>The outcome of the Minger '*' probe to one peer.</summary>
+public sealed class DomainSharePeerTest
+{
+    public string Name { get; init; } = "";
+    public bool Enabled { get; init; }
+    /// <summary>The peer sent back a valid Minger reply.</summary>
+    public bool Reachable { get; init; }
+    /// <summary>The peer accepted our secret (or needs none) and our address: it answered 5.</summary>
+    public bool SecretAccepted { get; init; }
+    public int? Status { get; init; }
+    public TimeSpan? RoundTrip { get; init; }
+    public string? MingerEndpoint { get; init; }
+    public string? Error { get; init; }
+    /// <summary>True when the peer is usable for lookups.</summary>
+    public bool Passed => Reachable && SecretAccepted;
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => $"{Name}: {(Passed ? "OK" : Error)}";
+}
+
+/// <summary>An entry of the verification cache.</summary>
+public sealed class DomainShareCacheEntry
+{
+    public string Address { get; init; } = "";
+    /// <summary>The peer that said the address exists; empty for a negative entry.</summary>
+    public string? Peer { get; init; }
+    /// <summary>True for "exists on Peer", false for "unknown everywhere".</summary>
+    public bool Positive { get; init; }
+    public DateTimeOffset Verified { get; init; }
+    public DateTimeOffset Expires { get; init; }
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => Address;
+}

@@ -1,0 +1,17 @@
+using System.Management.Automation;
+using DomainShare.Engine.Relay;
+
+namespace DomainShare.Commands;
+
+/// <summary>Tells whether the relay of a configuration runs, and shows its process, endpoints, uptime and counters.</summary>
+[Cmdlet(VerbsCommon.Get, "DomainShareRelay")]
+[OutputType(typeof(DomainShareRelay))]
+public sealed class GetDomainShareRelayCommand : DomainShareCmdlet
+{
+    protected override void ProcessRecord()
+    {
+        var store = OpenStore();
+        LoadConfiguration(store);
+        WriteObject(OrTerminate(() => Await(RelayLauncher.GetStatusAsync(store, Cancellation))).ToOutput(store.FilePath));
+    }
+}
