@@ -16,7 +16,7 @@ public sealed class StartDomainShareRelayCommand : DomainShareCmdlet
 {
     /// <summary>The environment variable naming the PowerShell host used to run a background relay, when this one cannot.</summary>
     public const string HostVariable = "DOMAINSHARE_HOST";
-    private static readonly string[] PowerShellHosts = ["pwsh", "powershell", "domainshare"];
+    private static readonly string[] PowerShellHosts = ["pwsh", "powershell", "domainshare", "DomainShare.Shell"];
 
     /// <summary>Run in the foreground until stopped.</summary>
     [Parameter]
