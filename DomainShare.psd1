@@ -30,6 +30,11 @@
         'Test-DomainSharePeer'
         'Get-DomainShareCache'
         'Clear-DomainShareCache'
+        'New-DomainShareAccount'
+        'Get-DomainShareAccount'
+        'Set-DomainShareAccount'
+        'Remove-DomainShareAccount'
+        'Test-DomainShareConsistency'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -34,6 +34,12 @@ public static class ErrorIds
     public const string DomainNotFound = nameof(DomainNotFound);
     public const string InvalidAddress = nameof(InvalidAddress);
     public const string EndpointInUse = nameof(EndpointInUse);
+    public const string DomainNotHosted = nameof(DomainNotHosted);
+    public const string AccountAlreadyExists = nameof(AccountAlreadyExists);
+    public const string AccountExistsOnPeer = nameof(AccountExistsOnPeer);
+    public const string AccountNotFound = nameof(AccountNotFound);
+    public const string PeerUnreachable = nameof(PeerUnreachable);
+    public const string InvalidQuota = nameof(InvalidQuota);
     public const string RelayAlreadyRunning = nameof(RelayAlreadyRunning);
     public const string RelayNotRunning = nameof(RelayNotRunning);
     public const string RelayStartFailed = nameof(RelayStartFailed);

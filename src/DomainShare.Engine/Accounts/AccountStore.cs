@@ -1,4 +1,5 @@
 using System.Globalization;
+using DomainShare.Engine.Routing;
 using Microsoft.Data.Sqlite;
 
 namespace DomainShare.Engine.Accounts;
@@ -22,31 +23,35 @@ public interface IAccountDirectory
     AccountState GetState(string address);
 }
 
-/// <summary>An account row.</summary>
+/// <summary>An account row. <see cref="Maildir"/> is relative to the data directory.</summary>
 public sealed record Account(string Address, string? DisplayName, bool Enabled, long? QuotaBytes, DateTimeOffset Created, string Maildir, bool Reserved = false);
 
 /// <summary>
-/// The accounts of one server in an embedded SQLite database (<c>accounts.db</c> in the data directory, WAL mode):
-/// durable, safe for several processes at once, and fast for point lookups. Addresses are unique case-insensitively
-/// and kept as given.
+/// The accounts of one server in an embedded SQLite database (<c>accounts.db</c> in the data directory, WAL mode, full
+/// synchronous commits): durable, safe for several processes at once (cmdlets in several sessions and the relay), and
+/// fast for point lookups. Addresses are unique case-insensitively and kept as given. An address being created is a
+/// reservation that answers 4 to peers; a reservation left by a crashed creation expires by itself.
 /// </summary>
 public sealed class AccountStore : IAccountDirectory, IDisposable
 {
     public const string FileName = "accounts.db";
     private const int SchemaVersion = 1;
+    private const string AccountColumns = "address, display_name, enabled, quota_bytes, created_utc, maildir, reserved";
     private readonly SqliteConnection readConnection;
     private readonly SqliteCommand stateQuery;
     private readonly object readLock = new();
+    private readonly TimeProvider time;
 
-    private AccountStore(string path)
+    private AccountStore(string path, TimeProvider time)
     {
+        this.time = time;
         DatabasePath = path;
         ConnectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         using (var setup = OpenConnection())
             Migrate(setup);
         readConnection = OpenConnection();
         stateQuery = readConnection.CreateCommand();
-        stateQuery.CommandText = "SELECT enabled, reserved FROM accounts WHERE address_key = $key";
+        stateQuery.CommandText = "SELECT enabled, reserved, reserved_until FROM accounts WHERE address_key = $key";
         stateQuery.Parameters.Add("$key", SqliteType.Text);
         stateQuery.Prepare();
     }
@@ -55,10 +60,10 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
     internal string ConnectionString { get; }
 
     /// <summary>Opens (creating if needed) the store in <paramref name="dataDirectory"/>.</summary>
-    public static AccountStore Open(string dataDirectory)
+    public static AccountStore Open(string dataDirectory, TimeProvider? time = null)
     {
         Directory.CreateDirectory(dataDirectory);
-        return new AccountStore(Path.Combine(dataDirectory, FileName));
+        return new AccountStore(Path.Combine(dataDirectory, FileName), time ?? TimeProvider.System);
     }
 
     internal SqliteConnection OpenConnection()
@@ -66,7 +71,7 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
         var connection = new SqliteConnection(ConnectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
         pragma.ExecuteNonQuery();
         return connection;
     }
@@ -82,14 +87,15 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
         create.Transaction = tx;
         create.CommandText = $"""
             CREATE TABLE IF NOT EXISTS accounts (
-                address_key  TEXT PRIMARY KEY NOT NULL,
-                address      TEXT NOT NULL,
-                display_name TEXT,
-                enabled      INTEGER NOT NULL,
-                reserved     INTEGER NOT NULL DEFAULT 0,
-                quota_bytes  INTEGER,
-                created_utc  TEXT NOT NULL,
-                maildir      TEXT NOT NULL
+                address_key    TEXT PRIMARY KEY NOT NULL,
+                address        TEXT NOT NULL,
+                display_name   TEXT,
+                enabled        INTEGER NOT NULL,
+                reserved       INTEGER NOT NULL DEFAULT 0,
+                reserved_until INTEGER,
+                quota_bytes    INTEGER,
+                created_utc    TEXT NOT NULL,
+                maildir        TEXT NOT NULL
             ) WITHOUT ROWID;
             PRAGMA user_version = {SchemaVersion};
             """;
@@ -100,6 +106,8 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
     /// <summary>The key under which an address is unique: the whole address in lower case (Minger matching is case-insensitive).</summary>
     public static string Key(string address) => address.Trim().ToLowerInvariant();
 
+    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
     public AccountState GetState(string address)
     {
         lock (readLock)
@@ -107,19 +115,26 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
             stateQuery.Parameters[0].Value = Key(address);
             using var reader = stateQuery.ExecuteReader();
             if (!reader.Read()) return AccountState.Unknown;
-            if (reader.GetInt64(1) != 0) return AccountState.Reserved;
+            if (reader.GetInt64(1) != 0)
+                return !reader.IsDBNull(2) && reader.GetInt64(2) <= Now ? AccountState.Unknown : AccountState.Reserved;
             return reader.GetInt64(0) != 0 ? AccountState.Active : AccountState.Disabled;
         }
     }
 
-    /// <summary>Inserts an account; false when the address (in any case) already exists.</summary>
+    /// <summary>Inserts a finished account (imports, tests); false when the address (in any case) already exists.</summary>
     public bool TryAdd(Account account)
     {
         using var connection = OpenConnection();
+        return Insert(connection, null, account, reservedUntil: null);
+    }
+
+    private static bool Insert(SqliteConnection connection, SqliteTransaction? tx, Account account, long? reservedUntil)
+    {
         using var insert = connection.CreateCommand();
+        insert.Transaction = tx;
         insert.CommandText = """
-            INSERT INTO accounts (address_key, address, display_name, enabled, reserved, quota_bytes, created_utc, maildir)
-            VALUES ($key, $address, $name, $enabled, $reserved, $quota, $created, $maildir)
+            INSERT INTO accounts (address_key, address, display_name, enabled, reserved, reserved_until, quota_bytes, created_utc, maildir)
+            VALUES ($key, $address, $name, $enabled, $reserved, $until, $quota, $created, $maildir)
             ON CONFLICT(address_key) DO NOTHING
             """;
         insert.Parameters.AddWithValue("$key", Key(account.Address));
@@ -127,10 +142,58 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
         insert.Parameters.AddWithValue("$name", (object?)account.DisplayName ?? DBNull.Value);
         insert.Parameters.AddWithValue("$enabled", account.Enabled ? 1 : 0);
         insert.Parameters.AddWithValue("$reserved", account.Reserved ? 1 : 0);
+        insert.Parameters.AddWithValue("$until", (object?)reservedUntil ?? DBNull.Value);
         insert.Parameters.AddWithValue("$quota", (object?)account.QuotaBytes ?? DBNull.Value);
         insert.Parameters.AddWithValue("$created", account.Created.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
         insert.Parameters.AddWithValue("$maildir", account.Maildir);
         return insert.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="account"/>'s address for <paramref name="holdFor"/>: from now on this server answers 4 for
+    /// it, so a peer creating the same address at the same moment refuses. An expired reservation (a creation that
+    /// crashed) is replaced. Throws AccountAlreadyExists when the address exists or is being created here.
+    /// </summary>
+    public void Reserve(Account account, TimeSpan holdFor)
+    {
+        using var connection = OpenConnection();
+        using var tx = connection.BeginTransaction(deferred: false);
+        using (var expired = connection.CreateCommand())
+        {
+            expired.Transaction = tx;
+            expired.CommandText = "DELETE FROM accounts WHERE address_key = $key AND reserved = 1 AND reserved_until <= $now";
+            expired.Parameters.AddWithValue("$key", Key(account.Address));
+            expired.Parameters.AddWithValue("$now", Now);
+            expired.ExecuteNonQuery();
+        }
+        if (!Insert(connection, tx, account with { Reserved = true }, Now + (long)holdFor.TotalMilliseconds))
+        {
+            tx.Rollback();
+            var existing = Get(account.Address);
+            throw new DomainShareException(ErrorIds.AccountAlreadyExists, ErrorKind.AlreadyExists,
+                existing is { Reserved: true }
+                    ? $"The address '{account.Address}' is being created on this server right now."
+                    : $"The account '{existing?.Address ?? account.Address}' already exists on this server.",
+                "Choose another address, or change the existing account with Set-DomainShareAccount.", account.Address);
+        }
+        tx.Commit();
+    }
+
+    /// <summary>Turns a reservation into an account. False when the reservation is gone (it expired and was taken over).</summary>
+    public bool CommitReservation(string address)
+        => Execute("UPDATE accounts SET reserved = 0, reserved_until = NULL WHERE address_key = $key AND reserved = 1", address) == 1;
+
+    /// <summary>Drops a reservation (the creation was refused); an account that exists is never touched.</summary>
+    public bool ReleaseReservation(string address)
+        => Execute("DELETE FROM accounts WHERE address_key = $key AND reserved = 1", address) == 1;
+
+    private int Execute(string sql, string address)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$key", Key(address));
+        return command.ExecuteNonQuery();
     }
 
     public Account? Get(string address)
@@ -140,35 +203,73 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
         query.CommandText = $"SELECT {AccountColumns} FROM accounts WHERE address_key = $key";
         query.Parameters.AddWithValue("$key", Key(address));
         using var r = query.ExecuteReader();
-        if (!r.Read()) return null;
-        return ReadAccount(r);
+        return r.Read() ? ReadAccount(r) : null;
     }
 
-    /// <summary>Every account, in address order.</summary>
-    public IEnumerable<Account> List()
+    /// <summary>
+    /// The accounts (not reservations) whose address matches <paramref name="pattern"/> (PowerShell wildcards,
+    /// case-insensitive; all when null) and, when given, whose domain is <paramref name="domain"/>; in address order.
+    /// </summary>
+    public IEnumerable<Account> List(string? pattern = null, string? domain = null)
+    {
+        var matches = Wildcard.Compile(pattern?.ToLowerInvariant());
+        using var connection = OpenConnection();
+        using var query = connection.CreateCommand();
+        query.CommandText = $"SELECT {AccountColumns}, address_key FROM accounts WHERE reserved = 0" +
+                            (domain is null ? "" : " AND address_key LIKE $domain ESCAPE '\\'") + " ORDER BY address_key";
+        if (domain is not null)
+            query.Parameters.AddWithValue("$domain", "%@" + Key(domain).Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_"));
+        using var r = query.ExecuteReader();
+        while (r.Read())
+            if (matches(r.GetString(7)))
+                yield return ReadAccount(r);
+    }
+
+    public long Count()
     {
         using var connection = OpenConnection();
         using var query = connection.CreateCommand();
-        query.CommandText = $"SELECT {AccountColumns} FROM accounts ORDER BY address_key";
-        using var r = query.ExecuteReader();
-        while (r.Read())
-            yield return ReadAccount(r);
+        query.CommandText = "SELECT COUNT(*) FROM accounts WHERE reserved = 0";
+        return (long)query.ExecuteScalar()!;
     }
 
-    private const string AccountColumns = "address, display_name, enabled, quota_bytes, created_utc, maildir, reserved";
+    /// <summary>Changes an account; null arguments leave a value as it is. Throws AccountNotFound.</summary>
+    public Account Update(string address, string? displayName = null, bool? enabled = null, long? quotaBytes = null, bool clearQuota = false)
+    {
+        using var connection = OpenConnection();
+        using var update = connection.CreateCommand();
+        update.CommandText = """
+            UPDATE accounts SET
+                display_name = COALESCE($name, display_name),
+                enabled = COALESCE($enabled, enabled),
+                quota_bytes = CASE WHEN $clear = 1 THEN NULL ELSE COALESCE($quota, quota_bytes) END
+            WHERE address_key = $key AND reserved = 0
+            """;
+        update.Parameters.AddWithValue("$key", Key(address));
+        update.Parameters.AddWithValue("$name", (object?)displayName ?? DBNull.Value);
+        update.Parameters.AddWithValue("$enabled", enabled is bool e ? (e ? 1 : 0) : DBNull.Value);
+        update.Parameters.AddWithValue("$quota", (object?)quotaBytes ?? DBNull.Value);
+        update.Parameters.AddWithValue("$clear", clearQuota ? 1 : 0);
+        if (update.ExecuteNonQuery() != 1) throw NotFound(address);
+        return Get(address)!;
+    }
+
+    /// <summary>Removes an account and returns it as it was. Throws AccountNotFound.</summary>
+    public Account Remove(string address)
+    {
+        var existing = Get(address);
+        if (existing is null || existing.Reserved || Execute("DELETE FROM accounts WHERE address_key = $key AND reserved = 0", address) != 1)
+            throw NotFound(address);
+        return existing;
+    }
+
+    public static DomainShareException NotFound(string address)
+        => new(ErrorIds.AccountNotFound, ErrorKind.NotFound, $"No account '{address}' exists on this server.",
+               "List the accounts with Get-DomainShareAccount.", address);
 
     private static Account ReadAccount(SqliteDataReader r)
         => new(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetInt64(2) != 0, r.IsDBNull(3) ? null : r.GetInt64(3),
                DateTimeOffset.Parse(r.GetString(4), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal), r.GetString(5), r.GetInt64(6) != 0);
-
-    public bool Remove(string address)
-    {
-        using var connection = OpenConnection();
-        using var delete = connection.CreateCommand();
-        delete.CommandText = "DELETE FROM accounts WHERE address_key = $key";
-        delete.Parameters.AddWithValue("$key", Key(address));
-        return delete.ExecuteNonQuery() == 1;
-    }
 
     public void Dispose()
     {

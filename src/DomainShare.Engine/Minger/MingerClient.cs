@@ -41,8 +41,12 @@ public sealed class MingerClient
     /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> is cancelled; every other
     /// problem (DNS, socket, timeout, status 0/1/2) is reported per peer, never thrown.
     /// </summary>
+    /// <param name="onPeerResult">
+    /// Progress: called once for each peer as soon as it has answered or failed (not for peers abandoned after a 5), from
+    /// whichever thread learnt it, never under a lock; an exception it throws is logged and ignored.
+    /// </param>
     public async Task<MingerFanOutResult> AskAsync(string mailbox, IReadOnlyList<PeerConfiguration> peers, MingerFanOutMode mode,
-        MingerQueryOptions? options = null, CancellationToken cancellationToken = default)
+        MingerQueryOptions? options = null, CancellationToken cancellationToken = default, Action<MingerPeerResult>? onPeerResult = null)
     {
         ArgumentNullException.ThrowIfNull(mailbox);
         ArgumentNullException.ThrowIfNull(peers);
@@ -55,7 +59,7 @@ public sealed class MingerClient
         if (peers.Count == 0)
             return new MingerFanOutResult(mailbox, [], null, TimeSpan.Zero);
 
-        var fanOut = new FanOut(this, mailbox, mode, options, peers);
+        var fanOut = new FanOut(this, mailbox, mode, options, peers, onPeerResult);
         try
         {
             await fanOut.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -184,8 +188,12 @@ public sealed class MingerClient
         private bool disposed;
         private MingerPeerResult? winner;
 
-        public FanOut(MingerClient client, string mailbox, MingerFanOutMode mode, MingerQueryOptions options, IReadOnlyList<PeerConfiguration> peers)
+        private readonly Action<MingerPeerResult>? onPeerResult;
+
+        public FanOut(MingerClient client, string mailbox, MingerFanOutMode mode, MingerQueryOptions options, IReadOnlyList<PeerConfiguration> peers,
+            Action<MingerPeerResult>? onPeerResult)
         {
+            this.onPeerResult = onPeerResult;
             this.client = client;
             this.mailbox = mailbox;
             this.mode = mode;
@@ -220,6 +228,7 @@ public sealed class MingerClient
             }
 
             var toSend = new List<(PeerState State, IPEndPoint EndPoint, int Attempt)>(states.Length);
+            var timedOut = new List<MingerPeerResult>();
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -242,7 +251,7 @@ public sealed class MingerClient
                         {
                             if (s.Attempts >= s.SendTimes.Length)
                             {
-                                FinishUnanswered(s);
+                                timedOut.Add(FinishUnanswered(s));
                                 continue;
                             }
                             var endPoint = new IPEndPoint(s.Addresses[s.Attempts % s.Addresses.Length], s.Peer.MingerPort);
@@ -257,9 +266,10 @@ public sealed class MingerClient
                         }
                         next = Math.Min(next, s.Deadline);
                     }
-                    if (open == 0) return;
                 }
-                if (!waiting) return;
+                foreach (var result in timedOut) Report(result);
+                timedOut.Clear();
+                if (!waiting || Volatile.Read(ref open) == 0) return;
 
                 foreach (var (s, endPoint, attempt) in toSend)
                 {
@@ -325,31 +335,49 @@ public sealed class MingerClient
             catch (Exception ex)
             {
                 string why = ex is TimeoutException or OperationCanceledException ? "the lookup timed out" : ex.Message;
+                var failed = new MingerPeerResult(s.Peer.Name, null, MingerFailure.DnsFailure, null, 0, null,
+                    $"Cannot resolve the host name of peer '{s.Peer.Name}': {why}.");
+                bool finished = false;
                 lock (gate)
                 {
-                    if (!s.Done)
-                        Finish(s, new MingerPeerResult(s.Peer.Name, null, MingerFailure.DnsFailure, null, 0, null,
-                            $"Cannot resolve the host name of peer '{s.Peer.Name}': {why}."));
+                    if (!s.Done && !disposed)
+                    {
+                        Finish(s, failed);
+                        finished = true;
+                    }
                 }
+                if (finished) Report(failed);
             }
             Wake();
         }
 
         /// <summary>Every attempt is used up and the last one timed out (or none could be sent). Under the lock.</summary>
-        private void FinishUnanswered(PeerState s)
+        private MingerPeerResult FinishUnanswered(PeerState s)
         {
             var last = s.Asked.LastOrDefault();
-            if (s.Sent == 0)
-                Finish(s, new MingerPeerResult(s.Peer.Name, null, MingerFailure.SocketError, null, s.Attempts, last,
-                    $"Peer '{s.Peer.Name}': {s.SendError ?? "the query could not be sent"}."));
-            else
-                Finish(s, new MingerPeerResult(s.Peer.Name, null, MingerFailure.Timeout, null, s.Attempts, last,
+            var result = s.Sent == 0
+                ? new MingerPeerResult(s.Peer.Name, null, MingerFailure.SocketError, null, s.Attempts, last,
+                    $"Peer '{s.Peer.Name}': {s.SendError ?? "the query could not be sent"}.")
+                : new MingerPeerResult(s.Peer.Name, null, MingerFailure.Timeout, null, s.Attempts, last,
                     $"Peer '{s.Peer.Name}' ({last}) did not answer: {s.Attempts} attempt(s) of {options.Timeout.TotalMilliseconds:0} ms each"
-                    + (s.SendError is null ? "." : $"; {s.SendError}.")));
+                    + (s.SendError is null ? "." : $"; {s.SendError}."));
+            Finish(s, result);
+            return result;
         }
 
-        /// <summary>Records a peer's result. Under the lock.</summary>
-        private void Finish(PeerState s, MingerPeerResult result)
+        /// <summary>Tells the caller's progress callback, outside the lock.</summary>
+        private void Report(MingerPeerResult result)
+        {
+            if (onPeerResult is null) return;
+            try { onPeerResult(result); }
+            catch (Exception ex) { Log.Write(LogLevel.Warning, $"Minger: the progress callback failed: {ex.Message}"); }
+        }
+
+        /// <summary>
+        /// Records a peer's result. Under the lock. Returns true when the driver must wake up (all answered, or a 5 ends
+        /// the fan-out); the caller wakes it after reporting progress, so every callback has run before the fan-out returns.
+        /// </summary>
+        private bool Finish(PeerState s, MingerPeerResult result)
         {
             s.Result = result;
             open--;
@@ -359,12 +387,9 @@ public sealed class MingerClient
             {
                 winner = result;
                 if (mode == MingerFanOutMode.StopAtFirstExists)
-                {
                     stopped = true;
-                    wake.TrySetResult();
-                }
             }
-            if (open == 0) wake.TrySetResult();
+            return stopped || open == 0;
         }
 
         private void Wake()
@@ -476,6 +501,8 @@ public sealed class MingerClient
             }
             if (from.Address.IsIPv4MappedToIPv6)
                 from = new IPEndPoint(from.Address.MapToIPv4(), from.Port);
+            MingerPeerResult? recorded = null;
+            bool wakeDriver = false;
             lock (gate)
             {
                 if (byEndPoint.TryGetValue(from, out var candidates))
@@ -491,12 +518,19 @@ public sealed class MingerClient
                             ? new MingerPeerResult(s.Peer.Name, status, MingerFailure.None, rtt, s.Attempts, from, null)
                             : new MingerPeerResult(s.Peer.Name, status, MingerFailure.Rejected, rtt, s.Attempts, from,
                                 $"Peer '{s.Peer.Name}' ({from}) answered {(int)status}: {Describe(status)}.");
-                        Finish(s, result);
-                        return;
+                        wakeDriver = Finish(s, result);
+                        recorded = result;
+                        break;
                     }
                 }
             }
-            Log.Write(LogLevel.Debug, $"Minger: dropped a reply from {from}, which was not asked (or already answered).");
+            if (recorded is not null)
+            {
+                Report(recorded);
+                if (wakeDriver) Wake();
+            }
+            else
+                Log.Write(LogLevel.Debug, $"Minger: dropped a reply from {from}, which was not asked (or already answered).");
         }
 
         /// <summary>

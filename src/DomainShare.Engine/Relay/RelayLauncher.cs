@@ -30,8 +30,11 @@ public static class RelayLauncher
         Directory.CreateDirectory(dataDirectory);
         if (await RelayControlClient.GetStatusAsync(dataDirectory, ct).ConfigureAwait(false) is { } running)
             throw new DomainShareException(ErrorIds.RelayAlreadyRunning, ErrorKind.AlreadyExists,
-                $"A relay is already running for '{store.FilePath}' (process {running.ProcessId}, Minger {running.MingerEndpoint}).",
-                "Stop it first with Stop-DomainShareRelay.", store.FilePath);
+                $"A relay is already running on the data directory '{dataDirectory}' (process {running.ProcessId}, configuration '{running.ConfigPath}', Minger {running.MingerEndpoint}).",
+                running.ConfigPath == store.FilePath
+                    ? "Stop it first with Stop-DomainShareRelay."
+                    : "Two configurations share this data directory: give each server its own (dataDirectory in the file, or Set-DomainShareConfig -DataDirectory).",
+                store.FilePath);
 
         string logPath = Path.Combine(dataDirectory, RelayState.LogFileName);
         long logStart = File.Exists(logPath) ? new FileInfo(logPath).Length : 0;

@@ -1,3 +1,4 @@
+using DomainShare.Engine.Accounts;
 using DomainShare.Engine.Configuration;
 using DomainShare.Engine.Minger;
 using DomainShare.Engine.Relay;
@@ -100,6 +101,29 @@ internal static class OutputMapping
         Positive = e.IsPositive,
         Verified = e.Verified,
         Expires = e.Expires,
+        ConfigPath = configPath,
+    };
+
+    public static DomainShareAccount ToOutput(this Account a, string dataDirectory, string configPath) => new()
+    {
+        Address = a.Address,
+        DisplayName = a.DisplayName,
+        Enabled = a.Enabled,
+        Quota = a.QuotaBytes,
+        Created = a.Created,
+        Domain = a.Address[(a.Address.LastIndexOf('@') + 1)..],
+        Maildir = Path.Combine(dataDirectory, a.Maildir),
+        ConfigPath = configPath,
+    };
+
+    public static DomainShareConsistencyFinding ToOutput(this ConsistencyFinding f, string configPath) => new()
+    {
+        Address = f.Address,
+        Peer = f.Peer,
+        Conflict = f.Conflict,
+        PeerStatus = f.PeerStatus is { } s ? (int)s : null,
+        LocalState = f.LocalState.ToString(),
+        Detail = f.Detail,
         ConfigPath = configPath,
     };
 }

@@ -130,3 +130,35 @@ public sealed class DomainShareCacheEntry
 
     public override string ToString() => Address;
 }
+
+/// <summary>An account: a mailbox that lives on this server.</summary>
+public sealed class DomainShareAccount
+{
+    public string Address { get; init; } = "";
+    public string? DisplayName { get; init; }
+    public bool Enabled { get; init; }
+    /// <summary>Quota in bytes; null when unlimited.</summary>
+    public long? Quota { get; init; }
+    public DateTimeOffset Created { get; init; }
+    public string Domain { get; init; } = "";
+    /// <summary>The account's Maildir (tmp/, new/, cur/), readable by any Maildir reader.</summary>
+    public string Maildir { get; init; } = "";
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => Address;
+}
+
+/// <summary>A finding of Test-DomainShareConsistency: an address that also exists on a peer, or that a peer could not confirm.</summary>
+public sealed class DomainShareConsistencyFinding
+{
+    public string Address { get; init; } = "";
+    public string Peer { get; init; } = "";
+    /// <summary>True when the peer has the address too (it answered 5 or 4): the same account exists on two servers.</summary>
+    public bool Conflict { get; init; }
+    public int? PeerStatus { get; init; }
+    public string LocalState { get; init; } = "";
+    public string Detail { get; init; } = "";
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => $"{Address} / {Peer}: {Detail}";
+}
