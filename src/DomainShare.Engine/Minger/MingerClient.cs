@@ -204,7 +204,7 @@ public sealed class MingerClient
             for (int i = 0; i < peers.Count; i++)
             {
                 var peer = peers[i] ?? throw new ArgumentException("A peer in the list is null.", nameof(peers));
-                states[i] = new PeerState(peer, MingerCodec.EncodeQuery(mailbox, peer.Secret), options.Retries + 1);
+                states[i] = new PeerState(peer, MingerCodec.EncodeQuery(mailbox, peer.Secret, options.Forwarded ? MingerCodec.ForwardedTags : null), options.Retries + 1);
             }
         }
 
@@ -392,12 +392,18 @@ public sealed class MingerClient
             return stopped || open == 0;
         }
 
+        /// <summary>
+        /// Wakes the driver. Never under the lock: the signal runs its continuation inline, so the driver (and the caller
+        /// after it) goes on in this thread without a thread-pool hop.
+        /// </summary>
         private void Wake()
         {
-            lock (gate) wake.TrySetResult();
+            TaskCompletionSource current;
+            lock (gate) current = wake;
+            current.TrySetResult();
         }
 
-        private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private static TaskCompletionSource NewSignal() => new();
 
         private Socket SocketFor(AddressFamily family)
         {
@@ -543,7 +549,6 @@ public sealed class MingerClient
             {
                 if (disposed) return ValueTask.CompletedTask;
                 disposed = true;
-                wake.TrySetResult();
             }
             closing.Cancel();
             v4?.Dispose();

@@ -40,6 +40,9 @@ public sealed record MingerQueryOptions
     /// <summary>How many times an unanswered query is sent again (so up to <c>Retries + 1</c> attempts).</summary>
     public int Retries { get; init; } = Defaults.MingerRetries;
 
+    /// <summary>The queries answer a gateway's query: they carry <see cref="MingerCodec.ForwardedTag"/>, so no peer forwards them again.</summary>
+    public bool Forwarded { get; init; }
+
     /// <summary>The options a server's configuration asks for.</summary>
     public static MingerQueryOptions From(MingerSettings settings)
         => new() { Timeout = settings.Timeout, Retries = settings.Retries };

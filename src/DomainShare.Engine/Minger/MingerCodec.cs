@@ -27,6 +27,9 @@ public enum MingerStatus : byte
 public sealed record MingerQuery(string Mailbox, string? Digest, IReadOnlyList<KeyValuePair<string, string>> Tags)
 {
     public bool IsProbe => Mailbox == MingerCodec.Probe;
+
+    /// <summary>True when another server forwarded this query for a gateway (<see cref="MingerCodec.ForwardedTag"/>): it is never forwarded again.</summary>
+    public bool IsForwarded => Tags.Any(t => t.Key == MingerCodec.ForwardedTag);
 }
 
 /// <summary>
@@ -39,6 +42,16 @@ public static class MingerCodec
     public const string Probe = "*";
     public const int DigestLength = 24;
     private const string DigestTag = "d=";
+
+    /// <summary>
+    /// The tag a server adds to the queries of a gateway lookup (a non-peer's query it checks against its peers). A server
+    /// never forwards a query that carries it, so a forwarded query travels one hop at most, whatever the source addresses
+    /// look like (several servers on one host, multi-homed servers, NAT). Servers that do not know the tag ignore it.
+    /// </summary>
+    public const string ForwardedTag = "fwd";
+
+    /// <summary>The tags of a forwarded query: <c>fwd=1</c>.</summary>
+    public static readonly IReadOnlyList<KeyValuePair<string, string>> ForwardedTags = [new(ForwardedTag, "1")];
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     /// <summary><c>Base64(MD5(UTF8(secret + ":" + mailbox)))</c>, always 24 characters.</summary>

@@ -342,7 +342,7 @@ public sealed class MingerServer : IAsyncDisposable
             _ => MingerStatus.Unknown,
         };
         if (status == MingerStatus.Unknown && settings.Gateway && gateway is not null
-            && !current.Peers.Contains(source) && current.IsShared(mailbox))
+            && !current.Peers.Contains(source) && !query.IsForwarded && current.IsShared(mailbox))
             return Outcome.Gateway;
         return Outcome.Reply;
     }

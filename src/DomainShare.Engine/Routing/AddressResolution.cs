@@ -69,6 +69,9 @@ public sealed record ResolveOptions
     /// enabled peer. A "not found" from a subset is never cached, and a cached peer outside the subset is not used.
     /// </summary>
     public IReadOnlyCollection<string>? Peers { get; init; }
+
+    /// <summary>The lookup answers a gateway's Minger query: the queries to the peers are marked so that no peer forwards them again.</summary>
+    public bool Forwarded { get; init; }
 }
 
 /// <summary>

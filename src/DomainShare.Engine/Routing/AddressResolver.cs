@@ -86,7 +86,7 @@ public sealed class AddressResolver : IGatewayLookup
         if (peers.Count == 0)
             return Done(ResolutionResult.NotFound);
 
-        var fanOut = await client.AskAsync(address, peers, MingerFanOutMode.StopAtFirstExists, MingerQueryOptions.From(config.Minger), cancellationToken)
+        var fanOut = await client.AskAsync(address, peers, MingerFanOutMode.StopAtFirstExists, MingerQueryOptions.From(config.Minger) with { Forwarded = options.Forwarded }, cancellationToken)
                                  .ConfigureAwait(false);
         var failed = fanOut.Failures.Select(f => new PeerFailure(f.Peer, f.Failure, f.Status, f.Error ?? f.Failure.ToString())).ToArray();
 
@@ -126,12 +126,14 @@ public sealed class AddressResolver : IGatewayLookup
     /// it exists nowhere, is local, or is not in a shared domain. Throws <see cref="AddressResolutionException"/> when a peer
     /// failed or answered 4, so the Minger server leaves the query unanswered instead of saying "unknown".
     /// </summary>
+    private static readonly ResolveOptions GatewayOptions = new() { Forwarded = true };
+
     public async ValueTask<bool> ExistsOnPeerAsync(string mailbox, CancellationToken ct)
     {
         AddressResolution resolution;
         try
         {
-            resolution = await ResolveAsync(mailbox, null, ct).ConfigureAwait(false);
+            resolution = await ResolveAsync(mailbox, GatewayOptions, ct).ConfigureAwait(false);
         }
         catch (DomainShareException ex) when (ex.ErrorId == ErrorIds.InvalidAddress)
         {

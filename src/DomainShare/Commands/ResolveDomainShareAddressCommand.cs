@@ -14,6 +14,7 @@ namespace DomainShare.Commands;
 public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDisposable
 {
     private IDisposable? session;
+    private string? sessionPath;
     private int done;
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -30,13 +31,23 @@ public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDispo
     [ArgumentCompleter(typeof(PeerNameCompleter))]
     public string[]? Peer { get; set; }
 
-    protected override void BeginProcessing()
-        => session = OrTerminate(() => LookupSession.Open(OpenStore()));
+    /// <summary>The lookup session of the configuration this record names (a piped ConfigPath may change between records).</summary>
+    private LookupSession Session()
+    {
+        var store = OpenStore();
+        if (session is null || sessionPath != store.FilePath)
+        {
+            session?.Dispose();
+            session = OrTerminate(() => LookupSession.Open(store));
+            sessionPath = store.FilePath;
+        }
+        return (LookupSession)session;
+    }
 
     protected override void ProcessRecord()
     {
-        var lookup = (LookupSession)session!;
-        var options = new ResolveOptions { NoCache = NoCache, Peers = Peer?.Select(p => Names.ParsePeerName(p).Host).ToArray() };
+        var lookup = Session();
+        var options = new ResolveOptions { NoCache = NoCache, Peers = Peer is null ? null : OrTerminate(() => Peer.Select(p => Names.ParsePeerName(p).Host).ToArray()) };
         foreach (var address in Address)
         {
             if (Address.Length > 1 || done > 0)
@@ -45,7 +56,7 @@ public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDispo
             {
                 try
                 {
-                    WriteObject(Await(lookup.Resolver.ResolveAsync(address, options, Cancellation)).ToOutput(OpenStore().FilePath));
+                    WriteObject(Await(lookup.Resolver.ResolveAsync(address, options, Cancellation)).ToOutput(sessionPath!));
                 }
                 catch (ArgumentException ex)
                 {

@@ -24,6 +24,6 @@ public sealed class StopDomainShareRelayCommand : DomainShareCmdlet
         if (!ShouldProcess($"relay for '{store.FilePath}'", "Stop"))
             return;
         var last = OrTerminate(() => Await(RelayLauncher.StopAsync(store, Timeout, Cancellation)));
-        if (PassThru) WriteObject(last.ToOutput(store.FilePath));
+        if (PassThru) WriteObject(last.ToOutput(store.FilePath, stopped: true));
     }
 }

@@ -53,11 +53,12 @@ internal static class OutputMapping
         PeerCount = c.Peers.Count,
     };
 
-    public static DomainShareRelay ToOutput(this RelayStatus? s, string configPath) => s is null
+    /// <param name="stopped">The status is the last one of a relay that has stopped since.</param>
+    public static DomainShareRelay ToOutput(this RelayStatus? s, string configPath, bool stopped = false) => s is null
         ? new DomainShareRelay { Running = false, ConfigPath = configPath }
         : new DomainShareRelay
         {
-            Running = true,
+            Running = !stopped,
             ProcessId = s.ProcessId,
             ConfigPath = s.ConfigPath,
             StartTime = s.Started,
