@@ -9,8 +9,10 @@ namespace DomainShare;
 /// into ErrorRecords. Members that mention engine types are methods, never properties or fields, so PowerShell can
 /// reflect over the cmdlets before the engine's load context is hooked in.
 /// </summary>
-public abstract class DomainShareCmdlet : PSCmdlet
+public abstract class DomainShareCmdlet : PSCmdlet, IDisposable
 {
+    private IDisposable? lookup;
+    private string? lookupPath;
     /// <summary>Path of the server's YAML configuration. Defaults to $env:DOMAINSHARE_CONFIG, then the platform's application-data folder.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -49,6 +51,33 @@ public abstract class DomainShareCmdlet : PSCmdlet
     }
 
     private protected string ResolvedConfigPath() => OpenStore().FilePath;
+
+    /// <summary>
+    /// The lookup session (accounts, cache, Minger client) of the configuration the current record names: opened on first
+    /// use and again when a piped ConfigPath changes, disposed with the command.
+    /// </summary>
+    private protected Engine.Routing.LookupSession Lookup()
+    {
+        var store = OpenStore();
+        if (lookup is null || lookupPath != store.FilePath)
+        {
+            lookup?.Dispose();
+            lookup = null;
+            lookup = OrTerminate(() => Engine.Routing.LookupSession.Open(store));
+            lookupPath = store.FilePath;
+        }
+        return (Engine.Routing.LookupSession)lookup;
+    }
+
+    /// <summary>The configuration path of the current lookup session.</summary>
+    private protected string LookupConfigPath => lookupPath ?? OpenStore().FilePath;
+
+    public void Dispose()
+    {
+        lookup?.Dispose();
+        lookup = null;
+        GC.SuppressFinalize(this);
+    }
 
     /// <summary>
     /// ShouldProcess, except that <paramref name="force"/> skips the confirmation prompt (never -WhatIf), the way

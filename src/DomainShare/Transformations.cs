@@ -41,6 +41,11 @@ public sealed class DurationTransformationAttribute : ArgumentTransformationAttr
     public override object? Transform(EngineIntrinsics engineIntrinsics, object? inputData)
     {
         object? value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        // PowerShell reads 90s and 5d as numbers (s and d are its suffixes for short and decimal): the binder would turn
+        // them into 90 ticks. The PSObject around a literal argument still holds the text as written: use that.
+        if (value is not (string or TimeSpan) && inputData is PSObject literal && literal.ToString() is { } written
+            && written != Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) && Durations.TryParse(written, out var fromLiteral))
+            return fromLiteral;
         if (value is string text)
             return TryParse(text, out var span) ? span
                 : throw new ArgumentTransformationMetadataException($"'{text}' is not a duration. Write it like 5d, 12h, 30m, 90s, 500ms, or 1.12:00:00.");
@@ -48,4 +53,11 @@ public sealed class DurationTransformationAttribute : ArgumentTransformationAttr
     }
 
     private static bool TryParse(string text, out TimeSpan value) => Durations.TryParse(text, out value);
+}
+
+/// <summary>An empty or blank string (an empty CSV cell) means "not given" rather than 0.</summary>
+public sealed class EmptyAsNullAttribute : ArgumentTransformationAttribute
+{
+    public override object? Transform(EngineIntrinsics engineIntrinsics, object? inputData)
+        => (inputData is PSObject pso ? pso.BaseObject : inputData) is string s && string.IsNullOrWhiteSpace(s) ? null : inputData;
 }

@@ -22,7 +22,7 @@ public sealed class ClearDomainShareCacheCommand : DomainShareCmdlet
     protected override void ProcessRecord()
     {
         var store = OpenStore();
-        using var session = OrTerminate(() => LookupSession.Open(store));
+        var session = Lookup();
         int removed = 0;
         foreach (var pattern in Address ?? ["*"])
             if (ShouldProcess(pattern == "*" ? $"every verification-cache entry of '{store.FilePath}'" : $"verification-cache entries matching '{pattern}'", "Remove"))

@@ -19,7 +19,7 @@ public sealed class GetDomainShareCacheCommand : DomainShareCmdlet
     protected override void ProcessRecord()
     {
         var store = OpenStore();
-        using var session = OrTerminate(() => LookupSession.Open(store));
+        var session = Lookup();
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var pattern in Address ?? [null!])
             foreach (var entry in session.Cache.List(pattern, IncludeExpired))

@@ -11,7 +11,8 @@ public sealed class GetDomainShareRelayCommand : DomainShareCmdlet
     protected override void ProcessRecord()
     {
         var store = OpenStore();
-        LoadConfiguration(store);
+        // No LoadConfiguration first: a relay running on the last good version of a broken file is still shown (with its
+        // ConfigurationError); with no relay running, the engine throws the file's error.
         WriteObject(OrTerminate(() => Await(RelayLauncher.GetStatusAsync(store, Cancellation))).ToOutput(store.FilePath));
     }
 }

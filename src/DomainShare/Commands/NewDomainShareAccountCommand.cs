@@ -12,11 +12,10 @@ namespace DomainShare.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "DomainShareAccount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(DomainShareAccount))]
-public sealed class NewDomainShareAccountCommand : DomainShareCmdlet, IDisposable
+public sealed class NewDomainShareAccountCommand : DomainShareCmdlet
 {
     private const int OverallProgressId = 1;
     private const int PeerProgressId = 2;
-    private IDisposable? session;
     private int created;
     private int failed;
 
@@ -36,18 +35,16 @@ public sealed class NewDomainShareAccountCommand : DomainShareCmdlet, IDisposabl
     /// <summary>Mailbox quota in bytes (500MB, 2GB).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateRange(0, long.MaxValue)]
+    [EmptyAsNull]
     public long? Quota { get; set; }
 
     /// <summary>Create the account even when some peers cannot be asked (a warning names each one). Never the default.</summary>
     [Parameter]
     public SwitchParameter SkipUnreachablePeer { get; set; }
 
-    protected override void BeginProcessing()
-        => session = OrTerminate(() => LookupSession.Open(OpenStore()));
-
     protected override void ProcessRecord()
     {
-        var lookup = (LookupSession)session!;
+        var lookup = Lookup();
         var creator = new AccountCreator(() => lookup.Configuration, lookup.Accounts, lookup.DataDirectory, lookup.Client);
         var overall = new ProgressRecord(OverallProgressId, "Creating accounts", $"{Address} ({created} created, {failed} refused so far)");
         WriteProgress(overall);
@@ -66,7 +63,7 @@ public sealed class NewDomainShareAccountCommand : DomainShareCmdlet, IDisposabl
             var creation = Await(task);
             foreach (var skipped in creation.SkippedPeers)
                 WriteWarning($"'{address}' was created without asking peer '{skipped.Peer}': {skipped.Error}");
-            WriteObject(creation.Account.ToOutput(lookup.DataDirectory, OpenStore().FilePath));
+            WriteObject(creation.Account.ToOutput(lookup.DataDirectory, LookupConfigPath));
             created++;
         }, Address);
         if (!ok) failed++;
@@ -74,6 +71,4 @@ public sealed class NewDomainShareAccountCommand : DomainShareCmdlet, IDisposabl
 
     protected override void EndProcessing()
         => WriteProgress(new ProgressRecord(OverallProgressId, "Creating accounts", $"{created} created, {failed} refused") { RecordType = ProgressRecordType.Completed });
-
-    public void Dispose() => session?.Dispose();
 }

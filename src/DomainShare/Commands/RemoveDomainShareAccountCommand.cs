@@ -27,7 +27,7 @@ public sealed class RemoveDomainShareAccountCommand : DomainShareCmdlet
     protected override void ProcessRecord()
     {
         var store = OpenStore();
-        using var session = OrTerminate(() => LookupSession.Open(store));
+        var session = Lookup();
         foreach (var address in Address)
         {
             if (!Confirmed($"account '{address}'{(RemoveMailbox ? " and its mailbox" : "")}", "Remove", Force))

@@ -11,10 +11,8 @@ namespace DomainShare.Commands;
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Resolve, "DomainShareAddress")]
 [OutputType(typeof(DomainShareResolution))]
-public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDisposable
+public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet
 {
-    private IDisposable? session;
-    private string? sessionPath;
     private int done;
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -31,22 +29,9 @@ public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDispo
     [ArgumentCompleter(typeof(PeerNameCompleter))]
     public string[]? Peer { get; set; }
 
-    /// <summary>The lookup session of the configuration this record names (a piped ConfigPath may change between records).</summary>
-    private LookupSession Session()
-    {
-        var store = OpenStore();
-        if (session is null || sessionPath != store.FilePath)
-        {
-            session?.Dispose();
-            session = OrTerminate(() => LookupSession.Open(store));
-            sessionPath = store.FilePath;
-        }
-        return (LookupSession)session;
-    }
-
     protected override void ProcessRecord()
     {
-        var lookup = Session();
+        var lookup = Lookup();
         var options = new ResolveOptions { NoCache = NoCache, Peers = Peer is null ? null : OrTerminate(() => Peer.Select(p => Names.ParsePeerName(p).Host).ToArray()) };
         foreach (var address in Address)
         {
@@ -56,7 +41,7 @@ public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDispo
             {
                 try
                 {
-                    WriteObject(Await(lookup.Resolver.ResolveAsync(address, options, Cancellation)).ToOutput(sessionPath!));
+                    WriteObject(Await(lookup.Resolver.ResolveAsync(address, options, Cancellation)).ToOutput(LookupConfigPath));
                 }
                 catch (ArgumentException ex)
                 {
@@ -72,6 +57,4 @@ public sealed class ResolveDomainShareAddressCommand : DomainShareCmdlet, IDispo
     {
         if (done > 1) WriteProgress(new ProgressRecord(1, "Resolving addresses", "Done") { RecordType = ProgressRecordType.Completed });
     }
-
-    public void Dispose() => session?.Dispose();
 }

@@ -30,7 +30,7 @@ public sealed class SetDomainShareAccountCommand : DomainShareCmdlet
     protected override void ProcessRecord()
     {
         var store = OpenStore();
-        using var session = OrTerminate(() => LookupSession.Open(store));
+        var session = Lookup();
         foreach (var address in Address)
         {
             if (!ShouldProcess($"account '{address}'", "Set " + string.Join(", ", MyInvocation.BoundParameters.Keys

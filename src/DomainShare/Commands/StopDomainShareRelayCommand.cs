@@ -20,7 +20,7 @@ public sealed class StopDomainShareRelayCommand : DomainShareCmdlet
     protected override void EndProcessing()
     {
         var store = OpenStore();
-        LoadConfiguration(store);
+        // No LoadConfiguration first: a relay running on the last good version of a broken file can still be stopped.
         if (!ShouldProcess($"relay for '{store.FilePath}'", "Stop"))
             return;
         var last = OrTerminate(() => Await(RelayLauncher.StopAsync(store, Timeout, Cancellation)));

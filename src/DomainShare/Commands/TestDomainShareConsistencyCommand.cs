@@ -20,7 +20,7 @@ public sealed class TestDomainShareConsistencyCommand : DomainShareCmdlet
     protected override void EndProcessing()
     {
         var store = OpenStore();
-        using var session = OrTerminate(() => LookupSession.Open(store));
+        var session = Lookup();
         int done = 0, total = 0;
         var findings = new BlockingCollection<ConsistencyFinding>();
         var audit = Task.Run(async () =>

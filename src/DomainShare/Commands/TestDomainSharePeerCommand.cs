@@ -29,7 +29,7 @@ public sealed class TestDomainSharePeerCommand : DomainShareCmdlet
     protected override void EndProcessing()
     {
         var store = OpenStore();
-        using var session = OrTerminate(() => LookupSession.Open(store));
+        var session = Lookup();
         var (peers, missing) = Selection.Peers(session.Configuration, names.Count == 0 ? null : [.. names]);
         foreach (var name in missing)
             WriteError(ToErrorRecord(PeerCatalog.NotFound(name), name));
