@@ -179,9 +179,12 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
         tx.Commit();
     }
 
-    /// <summary>Turns a reservation into an account. False when the reservation is gone (it expired and was taken over).</summary>
+    /// <summary>
+    /// Turns a reservation into an account. False when the reservation is gone or has expired: once expired, the address
+    /// answered 3 to peers, which may have created it meanwhile.
+    /// </summary>
     public bool CommitReservation(string address)
-        => Execute("UPDATE accounts SET reserved = 0, reserved_until = NULL WHERE address_key = $key AND reserved = 1", address) == 1;
+        => Execute("UPDATE accounts SET reserved = 0, reserved_until = NULL WHERE address_key = $key AND reserved = 1 AND (reserved_until IS NULL OR reserved_until > $now)", address) == 1;
 
     /// <summary>Drops a reservation (the creation was refused); an account that exists is never touched.</summary>
     public bool ReleaseReservation(string address)
@@ -193,6 +196,7 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         command.Parameters.AddWithValue("$key", Key(address));
+        if (sql.Contains("$now", StringComparison.Ordinal)) command.Parameters.AddWithValue("$now", Now);
         return command.ExecuteNonQuery();
     }
 

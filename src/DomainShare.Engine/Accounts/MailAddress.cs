@@ -51,8 +51,8 @@ public sealed record MailAddress(string LocalPart, string Domain)
         for (int i = 1; i < s.Length - 1; i++)
         {
             char c = s[i];
-            if (c == '\\') { i++; if (i >= s.Length - 1 || char.IsControl(s[i])) return false; continue; }
-            // White space would make the address unaskable over Minger, where a space separates fields.
+            // White space, escaped or not, would make the address unaskable over Minger, where a space separates fields.
+            if (c == '\\') { i++; if (i >= s.Length - 1 || char.IsControl(s[i]) || char.IsWhiteSpace(s[i])) return false; continue; }
             if (c == '"' || char.IsControl(c) || char.IsWhiteSpace(c)) return false;
         }
         return !HasLoneSurrogate(s);

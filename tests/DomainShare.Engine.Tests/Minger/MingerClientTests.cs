@@ -38,6 +38,21 @@ public class MingerClientTests
     }
 
     [Fact]
+    public async Task Progress_is_reported_once_per_peer_before_the_fan_out_returns()
+    {
+        await using var a = new FakeMingerPeer().With(User, MingerStatus.Exists);
+        await using var silent = new FakeMingerPeer { Silent = true };
+        var client = new MingerClient(null, (_, _) => Task.FromException<IPAddress[]>(new SocketException((int)SocketError.HostNotFound)));
+        var reported = new System.Collections.Concurrent.ConcurrentQueue<MingerPeerResult>();
+
+        var result = await client.AskAsync(User, [Peer(a), Peer(silent), new PeerConfiguration { Name = "nowhere.test" }],
+            MingerFanOutMode.WaitForAll, Short, default, reported.Enqueue);
+
+        Assert.Equal(result.Peers.OrderBy(p => p.Failure).Select(p => p.Failure), reported.OrderBy(p => p.Failure).Select(p => p.Failure));
+        Assert.Equal([MingerFailure.None, MingerFailure.Timeout, MingerFailure.DnsFailure], result.Peers.Select(p => p.Failure));
+    }
+
+    [Fact]
     public async Task Stop_at_first_5_abandons_the_slower_peers()
     {
         await using var fast = new FakeMingerPeer().With(User, MingerStatus.Exists);

@@ -157,6 +157,16 @@ public class AddressResolverTests
         var peers = Enumerable.Range(0, 5).Select(_ => rig.AddPeer()).ToArray();
         foreach (var p in peers) p.Delay = TimeSpan.FromMilliseconds(300);
         await rig.ResolveAsync("warm-up@example.com", new ResolveOptions { NoCache = true });
+        // No peer answers before every peer has been asked: a client that waited for one answer before asking the
+        // next peer would never get one.
+        int asked = 0;
+        var everyoneAsked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        foreach (var p in peers)
+            p.BeforeReply = (_, _) =>
+            {
+                if (Interlocked.Increment(ref asked) == peers.Length) everyoneAsked.TrySetResult();
+                return everyoneAsked.Task.WaitAsync(TimeSpan.FromSeconds(5));
+            };
 
         var watch = Stopwatch.StartNew();
         var r = await rig.ResolveAsync(User);
