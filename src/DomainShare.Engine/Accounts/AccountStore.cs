@@ -104,7 +104,21 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
     }
 
     /// <summary>The key under which an address is unique: the whole address in lower case (Minger matching is case-insensitive).</summary>
-    public static string Key(string address) => address.Trim().ToLowerInvariant();
+    public static string Key(string address)
+    {
+        string key = address.Trim().ToLowerInvariant();
+        int at = key.LastIndexOf('@');
+        if (at < 0 || !NeedsDomainNormalisation(key.AsSpan(at + 1))) return key;
+        // One spelling per domain, as the configuration stores it: 'xn--bcher-kva.example' and 'bücher.example' are one.
+        return Configuration.Names.TryNormalizeDnsName(key[(at + 1)..], out _) is { } domain ? key[..(at + 1)] + domain : key;
+    }
+
+    private static bool NeedsDomainNormalisation(ReadOnlySpan<char> domain)
+    {
+        foreach (char c in domain)
+            if (c > 0x7F) return true;
+        return domain.StartsWith("xn--") || domain.Contains(".xn--", StringComparison.Ordinal) || (domain.Length > 0 && domain[^1] == '.');
+    }
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 

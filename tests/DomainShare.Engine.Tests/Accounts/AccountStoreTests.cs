@@ -50,6 +50,18 @@ public sealed class AccountStoreTests : IDisposable
     }
 
     [Fact]
+    public void An_internationalised_domain_matches_in_punycode_and_in_unicode()
+    {
+        var store = Open();
+        Assert.True(store.TryAdd(NewAccount("anna@bücher.example")));
+        // A peer may ask in either spelling (Minger carries whatever the client wrote).
+        Assert.Equal(AccountState.Active, store.GetState("anna@xn--bcher-kva.example"));
+        Assert.Equal(AccountState.Active, store.GetState("Anna@BÜCHER.example"));
+        Assert.False(store.TryAdd(NewAccount("anna@xn--bcher-kva.example")));
+        Assert.Equal(AccountState.Unknown, store.GetState("anna@bucher.example"));
+    }
+
+    [Fact]
     public void States_follow_the_row()
     {
         var store = Open();
