@@ -35,6 +35,7 @@
         'Set-DomainShareAccount'
         'Remove-DomainShareAccount'
         'Test-DomainShareConsistency'
+        'Send-DomainShareTestMessage'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

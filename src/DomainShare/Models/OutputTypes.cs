@@ -162,3 +162,20 @@ public sealed class DomainShareConsistencyFinding
 
     public override string ToString() => $"{Address} / {Peer}: {Detail}";
 }
+
+/// <summary>The outcome of Send-DomainShareTestMessage: the server's reply and the latency.</summary>
+public sealed class DomainShareTestMessageResult
+{
+    public string To { get; init; } = "";
+    public string From { get; init; } = "";
+    public string Server { get; init; } = "";
+    /// <summary>True when the server answered 250 at the end of DATA: the message is queued there.</summary>
+    public bool Accepted { get; init; }
+    public int? StatusCode { get; init; }
+    public string Reply { get; init; } = "";
+    public TimeSpan Latency { get; init; }
+    public string MessageId { get; init; } = "";
+    public bool Secure { get; init; }
+
+    public override string ToString() => $"{To} via {Server}: {Reply}";
+}

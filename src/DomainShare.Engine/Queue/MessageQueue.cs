@@ -1,0 +1,690 @@
+using System.Collections.Concurrent;
+using DomainShare.Engine.Smtp;
+using DomainShare.Engine.Storage;
+
+namespace DomainShare.Engine.Queue;
+
+/// <summary>How a <see cref="MessageQueue"/> is opened.</summary>
+public sealed record MessageQueueOptions
+{
+    /// <summary>
+    /// True for the process that receives and delivers mail (the relay): it takes the queue's owner lock (a second owner
+    /// is refused; the kernel releases the lock if the process dies) and recovers the folder when it opens it: drafts
+    /// in <c>tmp/</c> and content files without an envelope are deleted, unreadable envelopes are quarantined.
+    /// False for a process that only looks at or manages the queue while a relay may run (cmdlets): it never recovers,
+    /// because the relay's drafts in flight look exactly like leftovers.
+    /// </summary>
+    public bool Owner { get; init; } = true;
+
+    /// <summary>Test hook: called at each storage step; an exception it returns is thrown there, as a failing disk would.</summary>
+    internal Func<QueueStep, Exception?>? Fault { get; init; }
+}
+
+/// <summary>The storage steps of the queue, named for fault injection in tests.</summary>
+internal enum QueueStep { CreateDraft, WriteContent, FlushContent, WriteEnvelope, MoveContent, MoveEnvelope, RewriteEnvelope }
+
+/// <summary>What the queue found and tidied when its owner opened it.</summary>
+public sealed record QueueRecovery(int Messages, int DraftsDeleted, int OrphanedContentDeleted, int Quarantined);
+
+/// <summary>
+/// The durable spool in <c>&lt;data&gt;/queue/</c> (docs/domain-sharing.md, "Storing and forwarding"). Each message is two
+/// files: its content <c>&lt;id&gt;.eml</c>, exactly the bytes the SMTP server received (our <c>Received:</c> header first), and
+/// its envelope <c>&lt;id&gt;.json</c> (<see cref="QueuedMessage"/>). 
+/// <para>
+/// Committing a message: the content, written to <c>tmp/</c>, is flushed to disk; the envelope is written to <c>tmp/</c>
+/// and flushed; the content is renamed into the queue, then the envelope: <b>the envelope's rename is the commit
+/// point</b>. Then the queue folder is flushed (one fsync shared by the commits that arrive together) and only then does
+/// <see cref="IMessageDraft.CommitAsync"/> return, so the SMTP server answers 250 only for a message on durable storage.
+/// A storage failure before the commit point removes everything the message wrote and throws
+/// <see cref="SmtpStorageException"/>; nothing half-written can ever be delivered, because delivery only ever starts
+/// from an envelope, and an envelope only ever appears after its content.
+/// </para>
+/// <para>
+/// Every later change (a recipient delivered, the next attempt) rewrites the envelope atomically (temporary file,
+/// flush, rename). A message leaves the queue only when every recipient is delivered or failed; the envelope is deleted
+/// first, so a crash never leaves an envelope without content.
+/// </para>
+/// Thread-safe. One owner process at a time; other processes may open it shared to list, remove and resume messages.
+/// </summary>
+public sealed class MessageQueue : IMessageSink, IDisposable
+{
+    public const string FolderName = "queue";
+    public const string EnvelopeExtension = ".json";
+    public const string ContentExtension = ".eml";
+    private const string LockFileName = ".owner.lock";
+    private const int BufferSize = 64 * 1024;
+
+    private readonly ConcurrentDictionary<string, Entry> entries = new(StringComparer.Ordinal);
+    private readonly object indexLock = new();
+    private readonly DirectorySyncGroup rootSync;
+    private readonly MessageQueueOptions options;
+    private readonly IEngineLog log;
+    private readonly TimeProvider time;
+    private readonly FileStream? ownerLock;
+    private long committed;
+    private long commitFailures;
+    private volatile bool disposed;
+
+    private MessageQueue(string root, MessageQueueOptions options, IEngineLog log, TimeProvider time, FileStream? ownerLock)
+    {
+        Folder = root;
+        TempFolder = Path.Combine(root, "tmp");
+        QuarantineFolder = Path.Combine(root, "quarantine");
+        this.options = options;
+        this.log = log;
+        this.time = time;
+        this.ownerLock = ownerLock;
+        rootSync = new DirectorySyncGroup(root);
+    }
+
+    /// <summary>The queue folder, <c>&lt;data&gt;/queue</c>.</summary>
+    public string Folder { get; }
+
+    /// <summary>Where drafts and envelope rewrites are written before they are renamed into the queue.</summary>
+    public string TempFolder { get; }
+
+    /// <summary>Where unreadable envelopes (and their content) are moved.</summary>
+    public string QuarantineFolder { get; }
+
+    public bool IsOwner => ownerLock is not null;
+
+    /// <summary>What the owner found when it opened the queue; null for a shared instance.</summary>
+    public QueueRecovery? Recovery { get; private set; }
+
+    /// <summary>Raised with the id of a message that is ready for delivery now: committed or resumed. Handlers must be quick.</summary>
+    public event Action<string>? MessageReady;
+
+    /// <summary>Messages in the queue.</summary>
+    public int Count => entries.Count;
+
+    /// <summary>Messages committed since the queue was opened.</summary>
+    public long Committed => Interlocked.Read(ref committed);
+
+    /// <summary>Commits that failed on a storage error (the client was told 452).</summary>
+    public long CommitFailures => Interlocked.Read(ref commitFailures);
+
+    /// <summary>Folder fsyncs made by commits and updates; fewer than commits when commits are grouped.</summary>
+    public long FolderSyncs => rootSync.Syncs;
+
+    /// <summary>
+    /// Opens (creating if needed) the queue in <paramref name="dataDirectory"/>. The owner takes the owner lock
+    /// (throws <see cref="ErrorIds.RelayAlreadyRunning"/> when another process holds it) and recovers the folder.
+    /// </summary>
+    public static MessageQueue Open(string dataDirectory, MessageQueueOptions? options = null, IEngineLog? log = null, TimeProvider? time = null)
+    {
+        options ??= new MessageQueueOptions();
+        log ??= NullEngineLog.Instance;
+        string root = Path.GetFullPath(Path.Combine(dataDirectory, FolderName));
+        Directory.CreateDirectory(root);
+        Directory.CreateDirectory(Path.Combine(root, "tmp"));
+        Directory.CreateDirectory(Path.Combine(root, "quarantine"));
+        FileStream? ownerLock = null;
+        if (options.Owner)
+        {
+            try
+            {
+                ownerLock = new FileStream(Path.Combine(root, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex)
+            {
+                throw new DomainShareException(ErrorIds.RelayAlreadyRunning, ErrorKind.ResourceUnavailable,
+                    $"Another process (a running relay) owns the queue in '{root}'.",
+                    "Stop the relay with Stop-DomainShareRelay, or open the queue shared to look at it.", root, ex);
+            }
+        }
+        var queue = new MessageQueue(root, options, log, time ?? TimeProvider.System, ownerLock);
+        try
+        {
+            if (options.Owner) queue.Recover();
+            else queue.Refresh();
+        }
+        catch
+        {
+            queue.Dispose();
+            throw;
+        }
+        return queue;
+    }
+
+    private string EnvelopePath(string id) => Path.Combine(Folder, id + EnvelopeExtension);
+    private string ContentPath(string id) => Path.Combine(Folder, id + ContentExtension);
+
+    private void Fault(QueueStep step)
+    {
+        if (options.Fault?.Invoke(step) is { } ex) throw ex;
+    }
+
+    // ---------------------------------------------------------------- receiving
+
+    /// <summary>
+    /// <see cref="IMessageSink"/>: starts a message from the SMTP server. Throws <see cref="SmtpStorageException"/> when the
+    /// spool cannot take it.
+    /// </summary>
+    public IMessageDraft Begin(SmtpEnvelope envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        if (envelope.Recipients.Count == 0) throw new ArgumentException("A message needs at least one recipient.", nameof(envelope));
+        var recipients = envelope.Recipients.Select(QueuedRecipient.From).ToArray();
+        var draft = BeginDraft(envelope.ReversePath, recipients, MessageSource.From(envelope.Session));
+        draft.Message = draft.Message with { SmtpUtf8 = envelope.SmtpUtf8, BodyType = envelope.BodyType };
+        return draft;
+    }
+
+    /// <summary>Starts a message the server writes itself (a bounce); routes may be <see cref="QueueRoute.Unresolved"/>.</summary>
+    public IMessageDraft Begin(string? reversePath, IReadOnlyList<QueuedRecipient> recipients, MessageSource? source = null)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        if (recipients.Count == 0) throw new ArgumentException("A message needs at least one recipient.", nameof(recipients));
+        var fresh = recipients.Select(r => r with { State = RecipientState.Pending, Attempts = 0, LastError = null, Completed = null }).ToArray();
+        return BeginDraft(reversePath, fresh, source ?? MessageSource.Internal);
+    }
+
+    /// <summary>Commits a whole message in one call (bounces). Returns the queue id.</summary>
+    public async ValueTask<string> EnqueueAsync(string? reversePath, IReadOnlyList<QueuedRecipient> recipients, ReadOnlyMemory<byte> content, MessageSource? source, CancellationToken ct)
+    {
+        await using var draft = Begin(reversePath, recipients, source);
+        await draft.WriteAsync(content, ct).ConfigureAwait(false);
+        return await draft.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    private Draft BeginDraft(string? reversePath, QueuedRecipient[] recipients, MessageSource source)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        string id = QueueFormat.NewId(time.GetUtcNow());
+        string tempPath = Path.Combine(TempFolder, id + ContentExtension);
+        FileStream stream;
+        try
+        {
+            Fault(QueueStep.CreateDraft);
+            stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref commitFailures);
+            log.Write(LogLevel.Warning, $"Queue: cannot start a message in {TempFolder}: {ex.Message}");
+            throw new SmtpStorageException($"4.3.1 The queue cannot store the message now: {ex.Message}", ex);
+        }
+        var message = new QueuedMessage
+        {
+            Id = id,
+            ReversePath = string.IsNullOrEmpty(reversePath) ? null : reversePath,
+            Recipients = recipients,
+            Source = source,
+        };
+        return new Draft(this, message, tempPath, stream);
+    }
+
+    private async ValueTask<string> CommitAsync(Draft draft, CancellationToken ct)
+    {
+        string id = draft.Message.Id;
+        string tempEnvelope = Path.Combine(TempFolder, id + EnvelopeExtension);
+        string finalContent = ContentPath(id);
+        bool contentMoved = false;
+        bool done = false;
+        QueuedMessage message;
+        try
+        {
+            var content = draft.Content!;
+            Fault(QueueStep.FlushContent);
+            await content.FlushAsync(ct).ConfigureAwait(false);
+            content.Flush(flushToDisk: true);
+            long size = content.Length;
+            await content.DisposeAsync().ConfigureAwait(false);
+            draft.Content = null;
+
+            var now = time.GetUtcNow();
+            message = draft.Message with { Size = size, Created = now, NextAttempt = now };
+            Fault(QueueStep.WriteEnvelope);
+            WriteDurably(tempEnvelope, QueueFormat.Serialize(message), FileMode.CreateNew);
+
+            Fault(QueueStep.MoveContent);
+            File.Move(draft.TempPath, finalContent, overwrite: false);
+            contentMoved = true;
+
+            Fault(QueueStep.MoveEnvelope);
+            lock (indexLock)
+            {
+                File.Move(tempEnvelope, EnvelopePath(id), overwrite: false); // the commit point
+                done = true;
+                draft.Committed = true;
+                entries[id] = new Entry(message, StampOf(EnvelopePath(id)));
+            }
+        }
+        catch (Exception ex) when (!done)
+        {
+            TryDelete(tempEnvelope);
+            if (draft.Content is { } open)
+            {
+                try { await open.DisposeAsync().ConfigureAwait(false); } catch (IOException) { }
+                draft.Content = null;
+            }
+            TryDelete(draft.TempPath);
+            if (contentMoved) TryDelete(finalContent);
+            draft.Failed = true;
+            if (ex is IOException or UnauthorizedAccessException)
+            {
+                Interlocked.Increment(ref commitFailures);
+                log.Write(LogLevel.Warning, $"Queue: message {id} not stored (nothing kept): {ex.Message}");
+                throw new SmtpStorageException($"4.3.1 The queue cannot store the message now: {ex.Message}", ex);
+            }
+            throw;
+        }
+        // Past the commit point: the message will be delivered. The folder flush makes the renames durable; it is not
+        // cancelled, so a 250 is only ever given for a message that survives a power cut.
+        await rootSync.SyncAsync().ConfigureAwait(false);
+        Interlocked.Increment(ref committed);
+        log.Write(LogLevel.Information,
+            $"Queue: {id} queued from {message.Source?.Address ?? "this server"}, <{message.ReversePath}> to {message.Recipients.Count} recipient(s), {message.Size} bytes.");
+        RaiseReady(id);
+        return id;
+    }
+
+    private static void WriteDurably(string path, ReadOnlySpan<byte> bytes, FileMode mode)
+    {
+        using var fs = new FileStream(path, mode, FileAccess.Write, FileShare.None, 4096);
+        fs.Write(bytes);
+        fs.Flush(flushToDisk: true);
+    }
+
+    private void RaiseReady(string id)
+    {
+        var handlers = MessageReady;
+        if (handlers is null) return;
+        foreach (Action<string> handler in handlers.GetInvocationList())
+        {
+            try { handler(id); }
+            catch (Exception ex) { log.Write(LogLevel.Error, $"Queue: a MessageReady handler failed for {id}: {ex.Message}"); }
+        }
+    }
+
+    // ---------------------------------------------------------------- looking and managing
+
+    /// <summary>The queued messages, oldest first.</summary>
+    public IReadOnlyList<QueuedMessage> List()
+        => entries.Values.Where(e => !e.Removed).Select(e => e.Message).OrderBy(m => m.Id, StringComparer.Ordinal).ToList();
+
+    /// <summary>The message with this id, or null.</summary>
+    public QueuedMessage? Get(string id)
+        => QueueFormat.IsValidId(id) && entries.TryGetValue(id, out var e) && !e.Removed ? e.Message : null;
+
+    /// <summary>Opens the content of a queued message for reading. Throws <see cref="FileNotFoundException"/> when it is gone.</summary>
+    public Stream OpenContent(string id)
+    {
+        if (!QueueFormat.IsValidId(id)) throw new ArgumentException($"'{id}' is not a queue id.", nameof(id));
+        return new FileStream(ContentPath(id), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.SequentialScan);
+    }
+
+    /// <summary>Deletes a message without delivering it (an administrator's decision). False when there is no such message.</summary>
+    public bool Remove(string id)
+    {
+        if (!QueueFormat.IsValidId(id)) return false;
+        bool removed = false;
+        if (entries.TryGetValue(id, out var e))
+        {
+            lock (e.Gate)
+            {
+                if (!e.Removed)
+                {
+                    e.Removed = true;
+                    removed = true;
+                }
+            }
+        }
+        // A shared instance may not know a message the owner committed since: the files decide.
+        removed |= File.Exists(EnvelopePath(id));
+        if (!removed) return false;
+        DeleteFiles(id);
+        entries.TryRemove(id, out _);
+        DurableFile.FlushDirectory(Folder);
+        log.Write(LogLevel.Information, $"Queue: {id} removed on request, undelivered recipients dropped.");
+        return true;
+    }
+
+    /// <summary>Sets the next attempt of a message to now and wakes delivery. False when there is no such message.</summary>
+    public bool Resume(string id)
+    {
+        if (!QueueFormat.IsValidId(id)) return false;
+        if (!entries.TryGetValue(id, out var e))
+        {
+            Refresh();
+            if (!entries.TryGetValue(id, out e)) return false;
+        }
+        lock (e.Gate)
+        {
+            if (e.Removed) return false;
+            e.ResumeRequested = true;
+            var now = time.GetUtcNow();
+            if (e.Message.NextAttempt > now)
+            {
+                var resumed = e.Message with { NextAttempt = now };
+                RewriteEnvelope(resumed);
+                e.Message = resumed;
+                e.Stamp = StampOf(EnvelopePath(id));
+            }
+        }
+        DurableFile.FlushDirectory(Folder);
+        RaiseReady(id);
+        return true;
+    }
+
+    /// <summary>Resumes every message; returns how many.</summary>
+    public int ResumeAll()
+    {
+        int n = 0;
+        foreach (var id in entries.Keys.ToArray())
+            if (Resume(id)) n++;
+        return n;
+    }
+
+    /// <summary>
+    /// Brings the index in line with the folder: envelopes written by another process (a shared instance committing or
+    /// resuming, a cmdlet removing) are picked up. The delivery agent calls it periodically.
+    /// </summary>
+    public void Refresh()
+    {
+        lock (indexLock)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var path in Directory.EnumerateFiles(Folder, "*" + EnvelopeExtension))
+            {
+                string id = Path.GetFileNameWithoutExtension(path);
+                if (!QueueFormat.IsValidId(id)) continue;
+                seen.Add(id);
+                DateTime stamp;
+                try { stamp = StampOf(path); }
+                catch (IOException) { continue; }
+                if (entries.TryGetValue(id, out var known))
+                {
+                    if (known.Stamp == stamp) continue;
+                    lock (known.Gate)
+                    {
+                        if (known.Removed) continue;
+                        try
+                        {
+                            known.Message = Load(id);
+                            known.Stamp = stamp;
+                        }
+                        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+                        {
+                            log.Write(LogLevel.Warning, $"Queue: envelope of {id} changed on disk but cannot be read ({ex.Message}); keeping the version in memory.");
+                        }
+                    }
+                    continue;
+                }
+                try
+                {
+                    entries[id] = new Entry(Load(id), stamp);
+                }
+                catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+                {
+                    if (IsOwner) Quarantine(id, ex.Message);
+                    else log.Write(LogLevel.Warning, $"Queue: envelope of {id} cannot be read ({ex.Message}); skipped.");
+                }
+            }
+            foreach (var (id, e) in entries)
+            {
+                if (seen.Contains(id)) continue;
+                lock (e.Gate) e.Removed = true;
+                entries.TryRemove(id, out _);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- for the delivery agent
+
+    /// <summary>The messages as they are now, in no particular order (the scheduler's view).</summary>
+    internal IReadOnlyCollection<QueuedMessage> Snapshot()
+        => entries.Values.Where(e => !e.Removed).Select(e => e.Message).ToList();
+
+    /// <summary>Starts a delivery attempt: the message as it is now, and a resume that arrives from here on is kept for <see cref="UpdateAsync"/>.</summary>
+    internal QueuedMessage? BeginAttempt(string id)
+    {
+        if (!entries.TryGetValue(id, out var e)) return null;
+        lock (e.Gate)
+        {
+            if (e.Removed || RemovedElsewhere(id, e)) return null;
+            e.ResumeRequested = false;
+            return e.Message;
+        }
+    }
+
+    /// <summary>
+    /// True (and the entry dropped) when another process removed the message (a cmdlet on a shared instance): its
+    /// content is gone. Called under the entry's lock, so an envelope rewrite never brings such a message back.
+    /// </summary>
+    private bool RemovedElsewhere(string id, Entry e)
+    {
+        if (File.Exists(ContentPath(id))) return false;
+        e.Removed = true;
+        TryDelete(EnvelopePath(id));
+        entries.TryRemove(id, out _);
+        log.Write(LogLevel.Information, $"Queue: {id} was removed by another process; dropped.");
+        return true;
+    }
+
+    /// <summary>
+    /// Rewrites a message's envelope atomically. False when the message was removed meanwhile (it is not brought back).
+    /// A resume that arrived during the attempt wins over the attempt's next-attempt time.
+    /// </summary>
+    internal async ValueTask<bool> UpdateAsync(QueuedMessage message, CancellationToken ct)
+    {
+        if (!entries.TryGetValue(message.Id, out var e)) return false;
+        bool resumed;
+        lock (e.Gate)
+        {
+            if (e.Removed || RemovedElsewhere(message.Id, e)) return false;
+            resumed = e.ResumeRequested;
+            if (resumed)
+            {
+                message = message with { NextAttempt = time.GetUtcNow() };
+                e.ResumeRequested = false;
+            }
+            RewriteEnvelope(message);
+            e.Message = message;
+            e.Stamp = StampOf(EnvelopePath(message.Id));
+        }
+        await rootSync.SyncAsync().WaitAsync(ct).ConfigureAwait(false);
+        if (resumed) RaiseReady(message.Id);
+        return true;
+    }
+
+    /// <summary>Takes a finished message out of the queue: the envelope first, then the content.</summary>
+    internal async ValueTask CompleteAsync(string id, CancellationToken ct)
+    {
+        if (!entries.TryGetValue(id, out var e)) return;
+        lock (e.Gate)
+        {
+            if (e.Removed) return;
+            e.Removed = true;
+            DeleteFiles(id);
+            entries.TryRemove(id, out _);
+        }
+        await rootSync.SyncAsync().WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    private void RewriteEnvelope(QueuedMessage message)
+    {
+        string temp = Path.Combine(TempFolder, $"{message.Id}.{Guid.NewGuid():N}{EnvelopeExtension}.tmp");
+        try
+        {
+            Fault(QueueStep.RewriteEnvelope);
+            WriteDurably(temp, QueueFormat.Serialize(message), FileMode.CreateNew);
+            File.Move(temp, EnvelopePath(message.Id), overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private void DeleteFiles(string id)
+    {
+        try
+        {
+            File.Delete(EnvelopePath(id));
+            File.Delete(ContentPath(id));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The message is out of the index either way; a leftover envelope is delivered again after a restart
+            // (at worst twice), a leftover content file is deleted at the next start.
+            log.Write(LogLevel.Error, $"Queue: could not delete the files of {id}: {ex.Message}");
+        }
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    private QueuedMessage Load(string id)
+    {
+        var message = QueueFormat.Deserialize(File.ReadAllBytes(EnvelopePath(id)), id);
+        if (!File.Exists(ContentPath(id))) throw new InvalidDataException("its content file is missing");
+        return message;
+    }
+
+    private static DateTime StampOf(string path) => File.GetLastWriteTimeUtc(path);
+
+    /// <summary>The owner's start-up pass: the queue as a crash left it, made consistent.</summary>
+    private void Recover()
+    {
+        int drafts = 0, orphans = 0, quarantined = 0;
+        foreach (var path in Directory.EnumerateFiles(TempFolder))
+        {
+            if (TryDelete(path)) drafts++;
+        }
+        lock (indexLock)
+        {
+            foreach (var path in Directory.EnumerateFiles(Folder, "*" + EnvelopeExtension))
+            {
+                string id = Path.GetFileNameWithoutExtension(path);
+                if (!QueueFormat.IsValidId(id))
+                {
+                    log.Write(LogLevel.Warning, $"Queue: '{path}' is not a queue file; left alone.");
+                    continue;
+                }
+                try
+                {
+                    entries[id] = new Entry(Load(id), StampOf(path));
+                }
+                catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+                {
+                    if (Quarantine(id, ex.Message)) quarantined++;
+                }
+            }
+        }
+        foreach (var path in Directory.EnumerateFiles(Folder, "*" + ContentExtension))
+        {
+            string id = Path.GetFileNameWithoutExtension(path);
+            if (!QueueFormat.IsValidId(id) || entries.ContainsKey(id) || File.Exists(EnvelopePath(id))) continue;
+            // Content without envelope: a commit that never reached its commit point (the client was never told 250).
+            if (TryDelete(path)) orphans++;
+        }
+        if (drafts + orphans > 0)
+            DurableFile.FlushDirectory(Folder);
+        Recovery = new QueueRecovery(entries.Count, drafts, orphans, quarantined);
+        log.Write(quarantined > 0 ? LogLevel.Warning : LogLevel.Information,
+            $"Queue: opened {Folder}: {entries.Count} message(s) to deliver, {drafts} unfinished draft(s) and {orphans} uncommitted content file(s) deleted, {quarantined} envelope(s) quarantined.");
+    }
+
+    /// <summary>Moves an unreadable envelope and its content to <c>quarantine/</c>. Never throws.</summary>
+    private bool Quarantine(string id, string reason)
+    {
+        try
+        {
+            string stamp = time.GetUtcNow().UtcDateTime.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var source in new[] { EnvelopePath(id), ContentPath(id) })
+            {
+                if (!File.Exists(source)) continue;
+                string target = Path.Combine(QuarantineFolder, Path.GetFileName(source));
+                if (File.Exists(target)) target = Path.Combine(QuarantineFolder, $"{stamp}-{Guid.NewGuid():N}-{Path.GetFileName(source)}");
+                File.Move(source, target);
+            }
+            DurableFile.FlushDirectory(QuarantineFolder);
+            DurableFile.FlushDirectory(Folder);
+            log.Write(LogLevel.Error,
+                $"Queue: envelope {EnvelopePath(id)} is unreadable ({reason}); moved with its content to {QuarantineFolder}. Nothing of it was delivered; inspect and remove it there.");
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.Write(LogLevel.Error, $"Queue: envelope {EnvelopePath(id)} is unreadable ({reason}) and could not be quarantined ({ex.Message}); skipped.");
+            return false;
+        }
+    }
+
+    private static bool TryDelete(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return false;
+            File.Delete(path);
+            return true;
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
+    public void Dispose()
+    {
+        disposed = true;
+        ownerLock?.Dispose();
+    }
+
+    private sealed class Entry(QueuedMessage message, DateTime stamp)
+    {
+        public readonly object Gate = new();
+        public QueuedMessage Message = message;
+        public DateTime Stamp = stamp;
+        public bool Removed;
+        public bool ResumeRequested;
+    }
+
+    /// <summary>A message being received into <c>tmp/</c>.</summary>
+    private sealed class Draft(MessageQueue queue, QueuedMessage message, string tempPath, FileStream content) : IMessageDraft
+    {
+        public QueuedMessage Message { get; set; } = message;
+        public string TempPath { get; } = tempPath;
+        public FileStream? Content { get; set; } = content;
+        public bool Committed { get; set; }
+        public bool Failed { get; set; }
+        private bool disposed;
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (Committed || Failed || Content is null) throw new InvalidOperationException("The message was already committed or has failed.");
+            try
+            {
+                queue.Fault(QueueStep.WriteContent);
+                await Content.WriteAsync(data, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Failed = true;
+                Interlocked.Increment(ref queue.commitFailures);
+                queue.log.Write(LogLevel.Warning, $"Queue: message {Message.Id} not stored (nothing kept): {ex.Message}");
+                throw new SmtpStorageException($"4.3.1 The queue cannot store the message now: {ex.Message}", ex);
+            }
+        }
+
+        public ValueTask<string> CommitAsync(CancellationToken ct)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (Committed || Failed || Content is null) throw new InvalidOperationException("The message was already committed or has failed.");
+            return queue.CommitAsync(this, ct);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (disposed) return;
+            disposed = true;
+            if (Content is { } open)
+            {
+                try { await open.DisposeAsync().ConfigureAwait(false); }
+                catch (IOException) { }
+                Content = null;
+            }
+            if (!Committed) TryDelete(TempPath);
+        }
+    }
+}

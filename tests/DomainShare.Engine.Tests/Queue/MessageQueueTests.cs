@@ -1,0 +1,237 @@
+using System.Net;
+using System.Text;
+using DomainShare.Engine.Queue;
+using DomainShare.Engine.Smtp;
+using DomainShare.Engine.Tests.Routing;
+
+// Not "DomainShare.Engine.Tests.Queue": a namespace of that name would shadow DomainShare.Engine.Queue.
+namespace DomainShare.Engine.Tests.QueueTests;
+
+public sealed class MessageQueueTests : IDisposable
+{
+    private readonly TempFolder folder = new();
+    private readonly ListLog log = new();
+    private static readonly SmtpSessionInfo Session =
+        new("s1", new IPEndPoint(IPAddress.Parse("192.0.2.7"), 40000), new IPEndPoint(IPAddress.Loopback, 25), "client.test", false);
+
+    public void Dispose() => folder.Dispose();
+
+    private string QueueDir => Path.Combine(folder.Path, MessageQueue.FolderName);
+    private string[] QueueFiles() => Directory.GetFiles(QueueDir).Select(Path.GetFileName).Where(n => n != ".owner.lock").Order(StringComparer.Ordinal).ToArray()!;
+    private string[] TempFiles() => Directory.GetFiles(Path.Combine(QueueDir, "tmp"));
+
+    private static SmtpEnvelope Envelope(string? from = "ann@example.com", params RecipientRoute[] to)
+        => new(from, to.Length > 0 ? to : [new RecipientRoute("bob@example.com", RouteKind.Peer, "mx2.example.net"), new RecipientRoute("cat@example.com", RouteKind.Local)],
+               Session, DateTimeOffset.UtcNow);
+
+    private static async Task<string> CommitAsync(MessageQueue queue, byte[] content, SmtpEnvelope? envelope = null)
+    {
+        await using var draft = queue.Begin(envelope ?? Envelope());
+        await draft.WriteAsync(content, CancellationToken.None);
+        return await draft.CommitAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_committed_message_is_on_disk_listed_and_survives_reopening()
+    {
+        var content = Encoding.UTF8.GetBytes("Received: from x\r\nSubject: hi\r\n\r\nbody\r\n");
+        string id;
+        using (var queue = MessageQueue.Open(folder.Path, log: log))
+        {
+            id = await CommitAsync(queue, content);
+            Assert.True(QueueFormat.IsValidId(id));
+            var listed = Assert.Single(queue.List());
+            Assert.Equal(id, listed.Id);
+            Assert.Equal("ann@example.com", listed.ReversePath);
+            Assert.Equal(content.Length, listed.Size);
+            Assert.Equal("192.0.2.7", listed.Source?.Address);
+            Assert.Equal([id + ".eml", id + ".json"], QueueFiles());
+            Assert.Empty(TempFiles());
+            Assert.Equal(content, File.ReadAllBytes(Path.Combine(QueueDir, id + ".eml")));
+        }
+        using (var reopened = MessageQueue.Open(folder.Path, log: log))
+        {
+            var message = Assert.Single(reopened.List());
+            Assert.Equal(id, message.Id);
+            Assert.Collection(message.Recipients,
+                r => { Assert.Equal("bob@example.com", r.Address); Assert.Equal(QueueRoute.Peer, r.Route); Assert.Equal("mx2.example.net", r.Peer); Assert.Equal(RecipientState.Pending, r.State); },
+                r => { Assert.Equal("cat@example.com", r.Address); Assert.Equal(QueueRoute.Local, r.Route); });
+            Assert.Equal(new QueueRecovery(1, 0, 0, 0), reopened.Recovery);
+            await using var stream = reopened.OpenContent(id);
+            var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.Equal(content, copy.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task The_null_reverse_path_is_kept_as_null()
+    {
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        string id = await CommitAsync(queue, "Subject: x\r\n\r\n."u8.ToArray(), Envelope(from: ""));
+        Assert.True(queue.Get(id)!.IsBounce);
+        Assert.Null(queue.Get(id)!.ReversePath);
+    }
+
+    [Fact]
+    public async Task A_draft_disposed_without_commit_leaves_nothing()
+    {
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        await using (var draft = queue.Begin(Envelope()))
+            await draft.WriteAsync("Subject: never\r\n\r\n"u8.ToArray(), CancellationToken.None);
+        Assert.Empty(queue.List());
+        Assert.Empty(QueueFiles());
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
+    public async Task Ids_are_unique_and_sort_by_arrival_even_for_concurrent_commits()
+    {
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        var ids = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => CommitAsync(queue, Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\n{i}\r\n")))));
+        Assert.Equal(40, ids.Distinct().Count());
+        Assert.Equal(40, queue.List().Count);
+        Assert.True(queue.FolderSyncs >= 1 && queue.FolderSyncs <= 40, $"{queue.FolderSyncs} folder syncs for 40 commits");
+        string later = await CommitAsync(queue, "Subject: later\r\n\r\n"u8.ToArray());
+        Assert.True(ids.All(id => string.CompareOrdinal(id[..17], later[..17]) <= 0));
+        var listed = queue.List().Select(m => m.Id).ToArray();
+        Assert.Equal(listed.Order(StringComparer.Ordinal), listed);
+    }
+
+    [Fact]
+    public async Task Opening_as_owner_deletes_drafts_and_content_without_envelope_and_keeps_committed_mail()
+    {
+        string id;
+        using (var queue = MessageQueue.Open(folder.Path, log: log))
+            id = await CommitAsync(queue, "Subject: kept\r\n\r\n"u8.ToArray());
+        // What a crash leaves: a draft being received, and a commit that moved its content but never its envelope.
+        File.WriteAllText(Path.Combine(QueueDir, "tmp", "20250101000000000-aaaaaaaaaa.eml"), "half a message");
+        File.WriteAllText(Path.Combine(QueueDir, "tmp", "20250101000000000-aaaaaaaaaa.json"), "{");
+        string orphan = "20250101000000001-bbbbbbbbbb";
+        File.WriteAllText(Path.Combine(QueueDir, orphan + ".eml"), "Subject: never committed\r\n\r\n");
+
+        using var reopened = MessageQueue.Open(folder.Path, log: log);
+        Assert.Equal(new QueueRecovery(1, 2, 1, 0), reopened.Recovery);
+        Assert.Equal(id, Assert.Single(reopened.List()).Id);
+        Assert.Equal([id + ".eml", id + ".json"], QueueFiles());
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
+    public async Task A_corrupt_envelope_is_quarantined_with_a_log_line_and_the_queue_still_opens()
+    {
+        string good;
+        using (var queue = MessageQueue.Open(folder.Path, log: log))
+            good = await CommitAsync(queue, "Subject: good\r\n\r\n"u8.ToArray());
+        string bad = "20250101000000002-cccccccccc";
+        File.WriteAllText(Path.Combine(QueueDir, bad + ".json"), "{ \"id\": \"" + bad + "\", \"recipients\": [ ");
+        File.WriteAllText(Path.Combine(QueueDir, bad + ".eml"), "Subject: bad envelope\r\n\r\n");
+        string noContent = "20250101000000003-dddddddddd";
+        File.WriteAllText(Path.Combine(QueueDir, noContent + ".json"), File.ReadAllText(Path.Combine(QueueDir, good + ".json")).Replace(good, noContent));
+
+        using (var reopened = MessageQueue.Open(folder.Path, log: log))
+        {
+            Assert.Equal(good, Assert.Single(reopened.List()).Id);
+            Assert.Equal(2, reopened.Recovery!.Quarantined);
+        }
+        var quarantined = Directory.GetFiles(Path.Combine(QueueDir, "quarantine")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal([bad + ".eml", bad + ".json", noContent + ".json"], quarantined);
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(bad) && l.Contains("quarantine"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(noContent) && l.Contains("content file is missing"));
+
+        // No crash loop: the next start finds a clean queue.
+        using var again = MessageQueue.Open(folder.Path, log: log);
+        Assert.Equal(new QueueRecovery(1, 0, 0, 0), again.Recovery);
+    }
+
+    [Theory]
+    [InlineData("CreateDraft")]
+    [InlineData("WriteContent")]
+    [InlineData("FlushContent")]
+    [InlineData("WriteEnvelope")]
+    [InlineData("MoveContent")]
+    [InlineData("MoveEnvelope")]
+    public async Task A_storage_failure_before_the_commit_point_throws_SmtpStorageException_and_leaves_nothing(string step)
+    {
+        var failAt = Enum.Parse<QueueStep>(step);
+        var options = new MessageQueueOptions { Fault = s => s == failAt ? new IOException("No space left on device") : null };
+        using var queue = MessageQueue.Open(folder.Path, options, log);
+        var ex = await Assert.ThrowsAsync<SmtpStorageException>(async () =>
+        {
+            await using var draft = queue.Begin(Envelope());
+            await draft.WriteAsync("Subject: x\r\n\r\nbody\r\n"u8.ToArray(), CancellationToken.None);
+            await draft.CommitAsync(CancellationToken.None);
+        });
+        Assert.StartsWith("4.3.1", ex.Message);
+        Assert.IsType<IOException>(ex.InnerException);
+        Assert.Empty(queue.List());
+        Assert.Empty(QueueFiles());
+        Assert.Empty(TempFiles());
+        Assert.Equal(1, queue.CommitFailures);
+    }
+
+    [Fact]
+    public async Task Only_one_owner_at_a_time_but_a_shared_instance_can_list_resume_and_remove()
+    {
+        using var owner = MessageQueue.Open(folder.Path, log: log);
+        string id = await CommitAsync(owner, "Subject: x\r\n\r\n"u8.ToArray());
+        var refused = Assert.Throws<DomainShareException>(() => MessageQueue.Open(folder.Path, log: log));
+        Assert.Equal(ErrorIds.RelayAlreadyRunning, refused.ErrorId);
+
+        using var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log);
+        Assert.Null(shared.Recovery);
+        Assert.Equal(id, Assert.Single(shared.List()).Id);
+        Assert.True(shared.Remove(id));
+        Assert.False(shared.Remove(id));
+        Assert.Empty(QueueFiles());
+        owner.Refresh();
+        Assert.Null(owner.Get(id));
+        Assert.False(owner.Remove("../../etc/passwd"));
+    }
+
+    [Fact]
+    public async Task Resume_sets_the_next_attempt_to_now_and_signals_delivery()
+    {
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        string id = await CommitAsync(queue, "Subject: x\r\n\r\n"u8.ToArray());
+        var later = queue.Get(id)! with { NextAttempt = DateTimeOffset.UtcNow.AddHours(1), Attempts = 3 };
+        Assert.True(await queue.UpdateAsync(later, CancellationToken.None));
+        var ready = new List<string>();
+        queue.MessageReady += ready.Add;
+
+        Assert.True(queue.Resume(id));
+        Assert.True(queue.Get(id)!.NextAttempt <= DateTimeOffset.UtcNow);
+        Assert.Equal([id], ready);
+        Assert.Equal(1, queue.ResumeAll());
+        Assert.False(queue.Resume("20250101000000000-0000000000"));
+
+        using var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log);
+        Assert.Equal(3, shared.Get(id)!.Attempts); // the envelope on disk was rewritten, not lost
+    }
+
+    [Fact]
+    public async Task A_message_removed_by_another_process_is_dropped_not_rewritten()
+    {
+        using var owner = MessageQueue.Open(folder.Path, log: log);
+        string id = await CommitAsync(owner, "Subject: x\r\n\r\n"u8.ToArray());
+        var attempt = owner.BeginAttempt(id)!;
+        using (var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log))
+            Assert.True(shared.Remove(id));
+
+        Assert.False(await owner.UpdateAsync(attempt with { Attempts = 1 }, CancellationToken.None));
+        Assert.Null(owner.Get(id));
+        Assert.Null(owner.BeginAttempt(id));
+        Assert.Empty(QueueFiles());
+    }
+
+    [Fact]
+    public async Task An_update_never_brings_back_a_removed_message()
+    {
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        string id = await CommitAsync(queue, "Subject: x\r\n\r\n"u8.ToArray());
+        var attempt = queue.BeginAttempt(id)!;
+        Assert.True(queue.Remove(id));
+        Assert.False(await queue.UpdateAsync(attempt with { Attempts = 1 }, CancellationToken.None));
+        Assert.Empty(QueueFiles());
+    }
+}
