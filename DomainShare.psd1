@@ -36,6 +36,9 @@
         'Remove-DomainShareAccount'
         'Test-DomainShareConsistency'
         'Send-DomainShareTestMessage'
+        'Get-DomainShareQueue'
+        'Resume-DomainShareQueue'
+        'Remove-DomainShareQueueMessage'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

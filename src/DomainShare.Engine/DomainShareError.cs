@@ -40,6 +40,7 @@ public static class ErrorIds
     public const string AccountNotFound = nameof(AccountNotFound);
     public const string PeerUnreachable = nameof(PeerUnreachable);
     public const string InvalidQuota = nameof(InvalidQuota);
+    public const string QueueMessageNotFound = nameof(QueueMessageNotFound);
     public const string SmtpServerUnreachable = nameof(SmtpServerUnreachable);
     public const string RelayAlreadyRunning = nameof(RelayAlreadyRunning);
     public const string RelayNotRunning = nameof(RelayNotRunning);

@@ -252,7 +252,8 @@ public static class ConfigurationYaml
         {
             var s = new SmtpSettings();
             if (node is YamlScalarNode sc && Scalar(sc, "smtp", nullable: true) is null) return s;
-            foreach (var (key, (_, value)) in Mapping(node, "smtp", "endpoint", "relayHost", "trustedNetworks", "maxHops"))
+            foreach (var (key, (_, value)) in Mapping(node, "smtp", "endpoint", "relayHost", "trustedNetworks", "maxHops", "maxMessageBytes",
+                         "maxRecipients", "maxConnections", "maxConnectionsPerSource", "tlsCertificate", "tlsKey"))
             {
                 string f = FieldName("smtp", key);
                 s = key switch
@@ -261,6 +262,12 @@ public static class ConfigurationYaml
                     "relayHost" => s with { RelayHost = RelayHost(value, f) },
                     "trustedNetworks" => s with { TrustedNetworks = Networks(value, f) },
                     "maxHops" => s with { MaxHops = Int(value, f, 1, Limits.MaxHops) },
+                    "maxMessageBytes" => s with { MaxMessageBytes = Int(value, f, Limits.MinMessageBytes, int.MaxValue) },
+                    "maxRecipients" => s with { MaxRecipients = Int(value, f, 1, Limits.MaxRecipients) },
+                    "maxConnections" => s with { MaxConnections = Int(value, f, 1, Limits.MaxConnections) },
+                    "maxConnectionsPerSource" => s with { MaxConnectionsPerSource = Int(value, f, 1, Limits.MaxConnections) },
+                    "tlsCertificate" => s with { TlsCertificate = Scalar(value, f, nullable: true) },
+                    "tlsKey" => s with { TlsKey = Scalar(value, f, nullable: true) },
                     _ => s,
                 };
             }
@@ -331,8 +338,14 @@ public static class ConfigurationYaml
         {
             var s = new QueueSettings();
             if (node is YamlScalarNode sc && Scalar(sc, "queue", nullable: true) is null) return s;
-            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime"))
-                if (key == "lifetime") s = s with { Lifetime = PositiveDuration(value, "queue.lifetime") };
+            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime", "retryInterval", "maxRetryInterval"))
+                s = key switch
+                {
+                    "lifetime" => s with { Lifetime = PositiveDuration(value, "queue.lifetime") },
+                    "retryInterval" => s with { RetryInterval = PositiveDuration(value, "queue.retryInterval") },
+                    "maxRetryInterval" => s with { MaxRetryInterval = PositiveDuration(value, "queue.maxRetryInterval") },
+                    _ => s,
+                };
             return s;
         }
 
@@ -412,6 +425,12 @@ public static class ConfigurationYaml
         PairOrNull(e, "relayHost", c.Smtp.RelayHost);
         List(e, "trustedNetworks", c.Smtp.TrustedNetworks);
         Pair(e, "maxHops", c.Smtp.MaxHops);
+        Pair(e, "maxMessageBytes", c.Smtp.MaxMessageBytes);
+        Pair(e, "maxRecipients", c.Smtp.MaxRecipients);
+        Pair(e, "maxConnections", c.Smtp.MaxConnections);
+        Pair(e, "maxConnectionsPerSource", c.Smtp.MaxConnectionsPerSource);
+        PairOrNull(e, "tlsCertificate", c.Smtp.TlsCertificate, quoted: true);
+        PairOrNull(e, "tlsKey", c.Smtp.TlsKey, quoted: true);
         e.Emit(new MappingEnd());
 
         Key(e, "minger");
@@ -437,6 +456,8 @@ public static class ConfigurationYaml
         Key(e, "queue");
         e.Emit(new MappingStart());
         Pair(e, "lifetime", Durations.Format(c.Queue.Lifetime));
+        Pair(e, "retryInterval", Durations.Format(c.Queue.RetryInterval));
+        Pair(e, "maxRetryInterval", Durations.Format(c.Queue.MaxRetryInterval));
         e.Emit(new MappingEnd());
 
         Key(e, "domains");

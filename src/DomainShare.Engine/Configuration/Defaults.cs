@@ -17,6 +17,12 @@ public static class Defaults
     public const int MingerRateLimitPerSecond = 100;
     public static readonly TimeSpan QueueLifetime = TimeSpan.FromDays(5);
     public const int MaxHops = 30;
+    public const int MaxMessageBytes = 25 * 1024 * 1024;
+    public const int MaxRecipients = 100;
+    public const int MaxSmtpConnections = 500;
+    public const int MaxSmtpConnectionsPerSource = 50;
+    public static readonly TimeSpan RetryInterval = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan MaxRetryInterval = TimeSpan.FromHours(1);
     public static readonly Endpoint SmtpEndpoint = Endpoint.Parse("0.0.0.0:25", "smtp.endpoint");
     public static readonly Endpoint MingerEndpoint = Endpoint.Parse("0.0.0.0:4069", "minger.endpoint");
     /// <summary>How long a writer waits for another process's configuration lock.</summary>

@@ -31,6 +31,14 @@ public sealed record SmtpSettings
     /// <summary>Networks (CIDR) whose clients may relay to other domains through the relay host.</summary>
     public ImmutableList<string> TrustedNetworks { get; init; } = ImmutableList<string>.Empty;
     public int MaxHops { get; init; } = Defaults.MaxHops;
+    public int MaxMessageBytes { get; init; } = Defaults.MaxMessageBytes;
+    public int MaxRecipients { get; init; } = Defaults.MaxRecipients;
+    public int MaxConnections { get; init; } = Defaults.MaxSmtpConnections;
+    public int MaxConnectionsPerSource { get; init; } = Defaults.MaxSmtpConnectionsPerSource;
+    /// <summary>PEM certificate for STARTTLS (relative paths from the configuration's folder); null: no STARTTLS.</summary>
+    public string? TlsCertificate { get; init; }
+    /// <summary>PEM private key of <see cref="TlsCertificate"/>; null when the certificate file holds it.</summary>
+    public string? TlsKey { get; init; }
 }
 
 public sealed record MingerSettings
@@ -66,6 +74,9 @@ public sealed record DomainSharingSettings
 public sealed record QueueSettings
 {
     public TimeSpan Lifetime { get; init; } = Defaults.QueueLifetime;
+    /// <summary>The wait before the first retry; it doubles after each failed attempt up to <see cref="MaxRetryInterval"/>.</summary>
+    public TimeSpan RetryInterval { get; init; } = Defaults.RetryInterval;
+    public TimeSpan MaxRetryInterval { get; init; } = Defaults.MaxRetryInterval;
 }
 
 public sealed record DomainConfiguration(string Name, bool Shared);

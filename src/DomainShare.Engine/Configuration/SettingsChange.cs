@@ -26,6 +26,15 @@ public sealed record SettingsChange
     public bool? KeepQueuedOnDeliveryError { get; init; }
     public bool? MingerGateway { get; init; }
     public TimeSpan? QueueLifetime { get; init; }
+    public TimeSpan? QueueRetryInterval { get; init; }
+    public TimeSpan? QueueMaxRetryInterval { get; init; }
+    public int? MaxMessageBytes { get; init; }
+    public int? MaxRecipients { get; init; }
+    public int? MaxConnections { get; init; }
+    public int? MaxConnectionsPerSource { get; init; }
+    public string? TlsCertificate { get; init; }
+    public string? TlsKey { get; init; }
+    public bool ClearTls { get; init; }
 
     /// <summary>Checks every value without a configuration at hand, so a bad value is refused before anything is locked or written.</summary>
     public void Validate() => Apply(new ServerConfiguration { ServerName = "validation.invalid" });
@@ -54,6 +63,12 @@ public sealed record SettingsChange
         if (ClearRelayHost) smtp = smtp with { RelayHost = null };
         if (TrustedNetworks is not null) smtp = smtp with { TrustedNetworks = Networks(TrustedNetworks, "TrustedNetwork") };
         if (MaxHops is int hops) smtp = smtp with { MaxHops = Range(hops, 1, Limits.MaxHops, "MaxHops") };
+        if (MaxMessageBytes is int size) smtp = smtp with { MaxMessageBytes = Range(size, Limits.MinMessageBytes, int.MaxValue, "MaxMessageBytes") };
+        if (MaxRecipients is int recipients) smtp = smtp with { MaxRecipients = Range(recipients, 1, Limits.MaxRecipients, "MaxRecipients") };
+        if (MaxConnections is int connections) smtp = smtp with { MaxConnections = Range(connections, 1, Limits.MaxConnections, "MaxConnections") };
+        if (MaxConnectionsPerSource is int perSource) smtp = smtp with { MaxConnectionsPerSource = Range(perSource, 1, Limits.MaxConnections, "MaxConnectionsPerSource") };
+        if (TlsCertificate is not null) smtp = smtp with { TlsCertificate = TlsCertificate, TlsKey = TlsKey };
+        if (ClearTls) smtp = smtp with { TlsCertificate = null, TlsKey = null };
 
         var minger = c.Minger;
         if (MingerEndpoint is not null) minger = minger with { Endpoint = Endpoint.Parse(MingerEndpoint, "MingerEndpoint") };
@@ -74,6 +89,8 @@ public sealed record SettingsChange
 
         var queue = c.Queue;
         if (QueueLifetime is TimeSpan lifetime) queue = queue with { Lifetime = Positive(lifetime, "QueueLifetime") };
+        if (QueueRetryInterval is TimeSpan retry) queue = queue with { RetryInterval = Positive(retry, "QueueRetryInterval") };
+        if (QueueMaxRetryInterval is TimeSpan maxRetry) queue = queue with { MaxRetryInterval = Positive(maxRetry, "QueueMaxRetryInterval") };
 
         return c with { Smtp = smtp, Minger = minger, DomainSharing = sharing, Queue = queue };
     }

@@ -73,6 +73,9 @@ public sealed class DeliveryAgent : IAsyncDisposable
     }
 
     /// <summary>Counters for Get-DomainShareRelay.</summary>
+    /// <summary>Lets the next attempts reach destinations held as unreachable (Resume-DomainShareQueue).</summary>
+    public void ClearHolds() => transport.ClearHolds();
+
     public IEnumerable<KeyValuePair<string, long>> Counters()
     {
         yield return new("QueueMessages", queue.Count);

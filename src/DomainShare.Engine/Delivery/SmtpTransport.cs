@@ -106,6 +106,13 @@ internal sealed class SmtpTransport : IAsyncDisposable
         }
     }
 
+    /// <summary>Forgets every "unreachable, not tried again yet" hold: an administrator asked for a retry now.</summary>
+    public void ClearHolds()
+    {
+        lock (slots)
+            foreach (var slot in slots.Values) slot.ClearHold();
+    }
+
     /// <summary>
     /// One transaction: MAIL FROM <paramref name="reversePath"/> (null for <c>&lt;&gt;</c>), RCPT TO each recipient, DATA.
     /// Never throws for a network or protocol failure: those are temporary results for every recipient.

@@ -382,6 +382,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     /// </summary>
     public void Refresh()
     {
+        var due = new List<string>();
         lock (indexLock)
         {
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -403,6 +404,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                         {
                             known.Message = Load(id);
                             known.Stamp = stamp;
+                            if (known.Message.NextAttempt <= time.GetUtcNow()) due.Add(id);
                         }
                         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
                         {
@@ -413,7 +415,9 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                 }
                 try
                 {
-                    entries[id] = new Entry(Load(id), stamp);
+                    var loaded = new Entry(Load(id), stamp);
+                    entries[id] = loaded;
+                    if (loaded.Message.NextAttempt <= time.GetUtcNow()) due.Add(id);
                 }
                 catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
                 {
@@ -428,6 +432,8 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                 entries.TryRemove(id, out _);
             }
         }
+        // Changed elsewhere and due now (a resume from a cmdlet): wake delivery rather than wait for its next rescan.
+        foreach (var id in due) RaiseReady(id);
     }
 
     // ---------------------------------------------------------------- for the delivery agent

@@ -18,6 +18,9 @@ public interface IRelayService : IAsyncDisposable
 
     /// <summary>Counters for Get-DomainShareRelay, such as queries answered by status.</summary>
     IEnumerable<KeyValuePair<string, long>> Counters();
+
+    /// <summary>Handles a control-channel command meant for this service (queue-refresh); false when it is not one.</summary>
+    bool TryHandle(string command) => false;
 }
 
 /// <summary>What a relay service is built from: the shared pieces of one server.</summary>

@@ -109,6 +109,9 @@ public sealed class RelayHost
                 _ = Task.Delay(50).ContinueWith(_ => stop.Cancel(), TaskScheduler.Default);
                 return Task.FromResult(new ControlResponse(true, Status: status));
             default:
+                foreach (var service in services)
+                    if (service.TryHandle(command))
+                        return Task.FromResult(new ControlResponse(true, Status: Snapshot()));
                 return Task.FromResult(new ControlResponse(false, $"Unknown command '{command}'."));
         }
     }

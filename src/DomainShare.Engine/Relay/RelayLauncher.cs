@@ -16,11 +16,53 @@ public static class RelayLauncher
     /// <summary>Set in the relay's environment when it was started in the background: it then writes nothing to the console.</summary>
     public const string DetachedVariable = "DOMAINSHARE_RELAY_DETACHED";
 
-    /// <summary>The running relay of this configuration, or null.</summary>
+    /// <summary>
+    /// The running relay of this configuration, or null. A relay keeps running on the last good configuration when its
+    /// file is broken by a hand edit, and says why in <see cref="RelayStatus.ConfigurationError"/>: it is still found then;
+    /// when no relay runs, the broken file's error is thrown.
+    /// </summary>
     public static async Task<RelayStatus?> GetStatusAsync(ConfigurationStore store, CancellationToken ct = default)
     {
-        var config = store.Load();
-        return await RelayControlClient.GetStatusAsync(store.ResolveDataDirectory(config), ct).ConfigureAwait(false);
+        string dataDirectory;
+        try
+        {
+            dataDirectory = store.ResolveDataDirectory(store.Load());
+        }
+        catch (DomainShareException ex) when (ex.ErrorId == ErrorIds.InvalidConfiguration)
+        {
+            if (await RelayControlClient.GetStatusAsync(DataDirectoryOfBrokenFile(store), ct).ConfigureAwait(false) is { } status
+                && string.Equals(status.ConfigPath, store.FilePath, StringComparison.Ordinal))
+                return status;
+            throw;
+        }
+        return await RelayControlClient.GetStatusAsync(dataDirectory, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The data directory a configuration file names, read leniently from a file the strict reader refuses: the top-level
+    /// <c>dataDirectory:</c> line, or the default when there is none. Only used to find the relay that still runs on the
+    /// file's last good version, whose state file names the configuration it belongs to.
+    /// </summary>
+    private static string DataDirectoryOfBrokenFile(ConfigurationStore store)
+    {
+        string value = Defaults.DataDirectory;
+        try
+        {
+            foreach (var line in File.ReadLines(store.FilePath))
+            {
+                if (!line.StartsWith("dataDirectory:", StringComparison.Ordinal)) continue;
+                var text = line["dataDirectory:".Length..].Trim();
+                if (text.Length >= 2 && text[0] == '\'' && text[^1] == '\'') text = text[1..^1].Replace("''", "'", StringComparison.Ordinal);
+                else if (text.Length >= 2 && text[0] == '"' && text[^1] == '"') text = text[1..^1].Replace("\\\"", "\"", StringComparison.Ordinal).Replace("\\\\", "\\", StringComparison.Ordinal);
+                else if (text.IndexOf(" #", StringComparison.Ordinal) is var comment and >= 0) text = text[..comment].TrimEnd();
+                if (text.Length > 0 && text is not ("null" or "~")) value = text;
+                break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+        string folder = Path.GetDirectoryName(store.FilePath)!;
+        try { return Path.GetFullPath(value, folder); }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException) { return Path.GetFullPath(Defaults.DataDirectory, folder); }
     }
 
     public static async Task<RelayStatus> StartDetachedAsync(ConfigurationStore store, RelayCommand command, TimeSpan timeout, CancellationToken ct = default)
@@ -104,9 +146,20 @@ public static class RelayLauncher
     /// <summary>Asks the running relay to stop and waits for its process to exit. Returns its last status.</summary>
     public static async Task<RelayStatus> StopAsync(ConfigurationStore store, TimeSpan timeout, CancellationToken ct = default)
     {
-        var config = store.Load();
-        string dataDirectory = store.ResolveDataDirectory(config);
-        var state = RelayState.Load(dataDirectory);
+        string dataDirectory;
+        RelayState? state;
+        try
+        {
+            dataDirectory = store.ResolveDataDirectory(store.Load());
+            state = RelayState.Load(dataDirectory);
+        }
+        catch (DomainShareException ex) when (ex.ErrorId == ErrorIds.InvalidConfiguration)
+        {
+            // A relay running on the last good version of a file broken since can still be stopped.
+            dataDirectory = DataDirectoryOfBrokenFile(store);
+            state = RelayState.Load(dataDirectory);
+            if (state is null || !string.Equals(state.ConfigPath, store.FilePath, StringComparison.Ordinal)) throw;
+        }
         var response = state is null ? null : await RelayControlClient.SendAsync(state, "stop", TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
         if (state is null || response is not { Ok: true, Status: { } status })
             throw new DomainShareException(ErrorIds.RelayNotRunning, ErrorKind.NotFound,

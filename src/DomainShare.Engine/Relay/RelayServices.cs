@@ -1,75 +1,141 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using DomainShare.Engine.Accounts;
 using DomainShare.Engine.Configuration;
+using DomainShare.Engine.Delivery;
 using DomainShare.Engine.Minger;
+using DomainShare.Engine.Queue;
 using DomainShare.Engine.Routing;
+using DomainShare.Engine.Smtp;
 
 namespace DomainShare.Engine.Relay;
 
 /// <summary>The services a relay runs, built from one server's shared pieces.</summary>
 public static class RelayServices
 {
-    /// <summary>The standard set: the Minger server (answering peers from the accounts, with the gateway option).</summary>
-    public static IReadOnlyList<IRelayService> Create(RelayContext context) => [new MingerRelayService(context)];
+    /// <summary>
+    /// The standard set, in start order: the shared core (accounts, verification cache, resolver), the Minger server
+    /// (answering peers, with the gateway option), and the SMTP relay (reception, queue, delivery). They stop in reverse.
+    /// </summary>
+    public static IReadOnlyList<IRelayService> Create(RelayContext context)
+    {
+        var core = new ServerCore(context);
+        return [core, new MingerRelayService(context, core), new SmtpRelayService(context, core)];
+    }
+
+    internal static string Format(IPEndPoint ep)
+        => ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]:{ep.Port}" : $"{ep.Address}:{ep.Port}";
 }
 
 /// <summary>
-/// The Minger server of a relay, with the account store, the verification cache and the resolver behind its gateway
-/// option. Secret, allowed sources, rate limit, peers and gateway follow configuration changes at once; a new
-/// endpoint needs a restart (logged).
+/// What the Minger and SMTP services share: the account store, the verification cache, the Minger client and the
+/// resolver, plus the addresses of the configured peers (queries and mail from a peer are told apart from a gateway's).
 /// </summary>
-public sealed class MingerRelayService : IRelayService
+public sealed class ServerCore(RelayContext context) : IRelayService
 {
-    private readonly RelayContext context;
-    private AccountStore? accounts;
-    private VerificationCache? cache;
-    private MingerServer? server;
-    private Endpoint? boundEndpoint;
+    private volatile IReadOnlyDictionary<IPAddress, string> peerAddresses = new Dictionary<IPAddress, string>();
 
-    public MingerRelayService(RelayContext context) => this.context = context;
+    public string Name => "Core";
+    public string? Endpoint => null;
+    public AccountStore Accounts { get; private set; } = null!;
+    public VerificationCache Cache { get; private set; } = null!;
+    public AddressResolver Resolver { get; private set; } = null!;
 
-    public string Name => "Minger";
+    /// <summary>Raised after the peers' addresses were looked up again (configuration change).</summary>
+    public event Action? PeersChanged;
 
-    public string? Endpoint => server?.LocalEndPoint is { } ep ? FormatEndpoint(ep) : null;
+    public IReadOnlyCollection<IPAddress> PeerAddresses => peerAddresses.Keys.ToArray();
 
-    public AddressResolver? Resolver { get; private set; }
+    /// <summary>The configured peer a client address belongs to, or null.</summary>
+    public string? PeerAt(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        return peerAddresses.TryGetValue(address, out var name) ? name : null;
+    }
 
     public async Task StartAsync(ServerConfiguration configuration, CancellationToken ct)
     {
-        accounts = AccountStore.Open(context.DataDirectory);
-        cache = VerificationCache.Open(context.DataDirectory, () => context.Configuration().DomainSharing, context.Log);
-        Resolver = new AddressResolver(context.Configuration, accounts, cache, new MingerClient(context.Log), context.Log);
-        server = new MingerServer(accounts, Resolver, context.Log, await SettingsAsync(configuration, ct).ConfigureAwait(false));
+        Accounts = AccountStore.Open(context.DataDirectory);
+        Cache = VerificationCache.Open(context.DataDirectory, () => context.Configuration().DomainSharing, context.Log);
+        Resolver = new AddressResolver(context.Configuration, Accounts, Cache, new MingerClient(context.Log), context.Log);
+        peerAddresses = await LookUpPeersAsync(configuration, ct).ConfigureAwait(false);
+    }
+
+    public void Reconfigure(ServerConfiguration configuration)
+        => _ = Task.Run(async () =>
+        {
+            try
+            {
+                peerAddresses = await LookUpPeersAsync(configuration, CancellationToken.None).ConfigureAwait(false);
+                PeersChanged?.Invoke();
+            }
+            catch (Exception ex) { context.Log.Write(LogLevel.Error, $"Peer addresses not refreshed: {ex.Message}"); }
+        });
+
+    private async Task<IReadOnlyDictionary<IPAddress, string>> LookUpPeersAsync(ServerConfiguration configuration, CancellationToken ct)
+    {
+        var map = new Dictionary<IPAddress, string>();
+        foreach (var peer in configuration.Peers)
+        {
+            string host = peer.Name.Trim('[', ']');
+            if (IPAddress.TryParse(host, out var literal)) { map.TryAdd(literal, peer.Name); continue; }
+            try
+            {
+                foreach (var address in await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false))
+                    map.TryAdd(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, peer.Name);
+            }
+            catch (SocketException ex)
+            {
+                context.Log.Write(LogLevel.Warning, $"Peer '{peer.Name}' does not resolve ({ex.Message}); until it does, its queries count as a gateway's and its mail as a client's.");
+            }
+        }
+        return map;
+    }
+
+    public IEnumerable<KeyValuePair<string, long>> Counters() => [];
+
+    public ValueTask DisposeAsync()
+    {
+        Cache?.Dispose();
+        Accounts?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// The Minger server of a relay, answering from the shared account store, with the resolver behind its gateway
+/// option. Secret, allowed sources, rate limit, peers and gateway follow configuration changes at once; a new
+/// endpoint needs a restart (logged).
+/// </summary>
+public sealed class MingerRelayService(RelayContext context, ServerCore core) : IRelayService
+{
+    private MingerServer? server;
+    private Configuration.Endpoint? boundEndpoint;
+
+    public string Name => "Minger";
+
+    public string? Endpoint => server?.LocalEndPoint is { } ep ? RelayServices.Format(ep) : null;
+
+    public async Task StartAsync(ServerConfiguration configuration, CancellationToken ct)
+    {
+        server = new MingerServer(core.Accounts, core.Resolver, context.Log, MingerServerSettings.FromConfiguration(configuration, core.PeerAddresses));
         boundEndpoint = configuration.Minger.Endpoint;
         await server.StartAsync(new IPEndPoint(boundEndpoint.Address, boundEndpoint.Port), ct).ConfigureAwait(false);
+        core.PeersChanged += () => Apply(context.Configuration());
     }
 
     public void Reconfigure(ServerConfiguration configuration)
     {
-        if (server is null) return;
         if (configuration.Minger.Endpoint != boundEndpoint)
             context.Log.Write(LogLevel.Warning, $"The Minger endpoint changed to {configuration.Minger.Endpoint}; the relay keeps {boundEndpoint} until it is restarted.");
-        // Peer names may need DNS: resolve off the reload loop, then swap the settings in one step.
-        _ = Task.Run(async () =>
-        {
-            try { server.Configure(await SettingsAsync(configuration, CancellationToken.None).ConfigureAwait(false)); }
-            catch (Exception ex) { context.Log.Write(LogLevel.Error, $"Minger settings not applied: {ex.Message}"); }
-        });
+        Apply(configuration);
     }
 
-    /// <summary>Server settings from the configuration; the peers' addresses are looked up so that their queries are never forwarded on.</summary>
-    private async Task<MingerServerSettings> SettingsAsync(ServerConfiguration configuration, CancellationToken ct)
+    private void Apply(ServerConfiguration configuration)
     {
-        var addresses = new List<IPAddress>();
-        foreach (var peer in configuration.Peers)
-        {
-            string host = peer.Name.Trim('[', ']');
-            if (IPAddress.TryParse(host, out var literal)) { addresses.Add(literal); continue; }
-            try { addresses.AddRange(await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false)); }
-            catch (SocketException ex) { context.Log.Write(LogLevel.Warning, $"Peer '{peer.Name}' does not resolve ({ex.Message}); its queries are treated as a gateway's until it does."); }
-        }
-        return MingerServerSettings.FromConfiguration(configuration, addresses);
+        try { server?.Configure(MingerServerSettings.FromConfiguration(configuration, core.PeerAddresses)); }
+        catch (DomainShareException ex) { context.Log.Write(LogLevel.Error, $"Minger settings not applied: {ex.Message}"); }
     }
 
     public IEnumerable<KeyValuePair<string, long>> Counters()
@@ -88,13 +154,121 @@ public sealed class MingerRelayService : IRelayService
         yield return new("MingerErrors", s.Errors);
     }
 
-    private static string FormatEndpoint(IPEndPoint ep)
-        => ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]:{ep.Port}" : $"{ep.Address}:{ep.Port}";
+    public async ValueTask DisposeAsync()
+    {
+        if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// The SMTP side of a relay: reception (RCPT TO decided by <see cref="RecipientPolicy"/>), the durable queue, and the
+/// delivery agent (Maildirs, peers, relay host, bounces). Limits and the TLS certificate follow configuration changes;
+/// a new endpoint or retry schedule needs a restart (logged).
+/// </summary>
+public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IRelayService
+{
+    private MessageQueue? queue;
+    private DeliveryAgent? agent;
+    private SmtpServer? server;
+    private ServerConfiguration? started;
+
+    public string Name => "SMTP";
+
+    public string? Endpoint => server?.LocalEndPoint is { } ep ? RelayServices.Format(ep) : null;
+
+    public async Task StartAsync(ServerConfiguration configuration, CancellationToken ct)
+    {
+        started = configuration;
+        queue = MessageQueue.Open(context.DataDirectory, log: context.Log);
+        if (queue.Recovery is { } recovery && (recovery.Messages > 0 || recovery.DraftsDeleted > 0 || recovery.Quarantined > 0))
+            context.Log.Write(LogLevel.Information, $"Queue: {recovery.Messages} message(s) to deliver, {recovery.DraftsDeleted} unfinished draft(s) deleted, {recovery.Quarantined} quarantined.");
+        agent = new DeliveryAgent(queue, core.Accounts, core.Resolver, context.DataDirectory, new DeliveryAgentOptions
+        {
+            Configuration = context.Configuration,
+            Retry = new RetrySchedule(configuration.Queue.RetryInterval, 2, configuration.Queue.MaxRetryInterval),
+            // An unreachable peer is not tried again before the next retry is due anyway.
+            UnreachableHold = configuration.Queue.RetryInterval < TimeSpan.FromMinutes(1) ? configuration.Queue.RetryInterval : TimeSpan.FromMinutes(1),
+        }, context.Log);
+        await agent.StartAsync(ct).ConfigureAwait(false);
+        server = new SmtpServer(Options(configuration), new RecipientPolicy(context.Configuration, core.Resolver, core.PeerAt), queue, context.Log);
+        var endpoint = configuration.Smtp.Endpoint;
+        await server.StartAsync(new IPEndPoint(endpoint.Address, endpoint.Port), ct).ConfigureAwait(false);
+    }
+
+    private SmtpServerOptions Options(ServerConfiguration c) => new()
+    {
+        ServerName = c.ServerName,
+        MaxMessageBytes = c.Smtp.MaxMessageBytes,
+        MaxRecipients = c.Smtp.MaxRecipients,
+        MaxConnections = c.Smtp.MaxConnections,
+        MaxConnectionsPerSource = c.Smtp.MaxConnectionsPerSource,
+        MaxHops = c.Smtp.MaxHops,
+        Certificate = LoadCertificate(c),
+    };
+
+    /// <summary>The STARTTLS certificate from PEM files (relative to the configuration's folder), or null for none.</summary>
+    private X509Certificate2? LoadCertificate(ServerConfiguration c)
+    {
+        if (c.Smtp.TlsCertificate is null) return null;
+        string folder = Path.GetDirectoryName(context.Store.FilePath)!;
+        string certificate = Path.GetFullPath(c.Smtp.TlsCertificate, folder);
+        string? key = c.Smtp.TlsKey is null ? null : Path.GetFullPath(c.Smtp.TlsKey, folder);
+        try
+        {
+            using var pem = X509Certificate2.CreateFromPemFile(certificate, key);
+            // An ephemeral PEM key cannot serve TLS on every platform: round-trip through PKCS#12.
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new DomainShareException(ErrorIds.InvalidSetting, ErrorKind.InvalidData,
+                $"The STARTTLS certificate '{certificate}' cannot be used: {ex.Message}",
+                "Give a PEM certificate and key (smtp.tlsCertificate, smtp.tlsKey), or remove them with Set-DomainShareConfig -ClearTls.", certificate, ex);
+        }
+    }
+
+    public void Reconfigure(ServerConfiguration configuration)
+    {
+        if (server is null || started is null) return;
+        if (configuration.Smtp.Endpoint != started.Smtp.Endpoint)
+            context.Log.Write(LogLevel.Warning, $"The SMTP endpoint changed to {configuration.Smtp.Endpoint}; the relay keeps {started.Smtp.Endpoint} until it is restarted.");
+        if (configuration.Queue.RetryInterval != started.Queue.RetryInterval || configuration.Queue.MaxRetryInterval != started.Queue.MaxRetryInterval)
+            context.Log.Write(LogLevel.Warning, "The retry schedule changed; it applies when the relay is restarted.");
+        try { server.Configure(Options(configuration)); }
+        catch (DomainShareException ex) { context.Log.Write(LogLevel.Error, $"SMTP settings not applied: {ex.Message}"); }
+    }
+
+    public bool TryHandle(string command)
+    {
+        if (command != "queue-refresh" || queue is null) return false;
+        agent?.ClearHolds();
+        queue.Refresh();
+        return true;
+    }
+
+    public IEnumerable<KeyValuePair<string, long>> Counters()
+    {
+        if (server is not null)
+        {
+            var s = server.GetStatistics();
+            yield return new("SmtpConnectionsAccepted", s.ConnectionsAccepted);
+            yield return new("SmtpConnectionsRefused", s.ConnectionsRefused);
+            yield return new("SmtpActiveSessions", s.ActiveSessions);
+            yield return new("SmtpMessagesAccepted", s.MessagesAccepted);
+            yield return new("SmtpMessagesRefused", s.MessagesRefused);
+            yield return new("SmtpMessagesAbandoned", s.MessagesAbandoned);
+            yield return new("SmtpSessionFailures", s.SessionFailures);
+        }
+        if (queue is not null) yield return new("QueueMessages", queue.Count);
+        if (agent is not null)
+            foreach (var counter in agent.Counters())
+                yield return counter;
+    }
 
     public async ValueTask DisposeAsync()
     {
         if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
-        cache?.Dispose();
-        accounts?.Dispose();
+        if (agent is not null) await agent.DisposeAsync().ConfigureAwait(false);
+        queue?.Dispose();
     }
 }

@@ -121,13 +121,14 @@ public sealed class AddressResolver : IGatewayLookup
         return Live(ResolutionResult.NotFound, null);
     }
 
+    /// <summary>Gateway lookups mark their queries as forwarded, so no peer forwards them again.</summary>
+    private static readonly ResolveOptions GatewayOptions = new() { Forwarded = true };
+
     /// <summary>
     /// <see cref="IGatewayLookup"/>: true when a peer holds <paramref name="mailbox"/> (answered 5, live or cached); false when
     /// it exists nowhere, is local, or is not in a shared domain. Throws <see cref="AddressResolutionException"/> when a peer
     /// failed or answered 4, so the Minger server leaves the query unanswered instead of saying "unknown".
     /// </summary>
-    private static readonly ResolveOptions GatewayOptions = new() { Forwarded = true };
-
     public async ValueTask<bool> ExistsOnPeerAsync(string mailbox, CancellationToken ct)
     {
         AddressResolution resolution;

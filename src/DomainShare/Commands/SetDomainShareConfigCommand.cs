@@ -30,6 +30,15 @@ public sealed class SetDomainShareConfigCommand : DomainShareCmdlet
     [Parameter] public bool? KeepQueuedOnDeliveryError { get; set; }
     [Parameter] public bool? MingerGateway { get; set; }
     [Parameter] [DurationTransformation] public TimeSpan? QueueLifetime { get; set; }
+    [Parameter] [DurationTransformation] public TimeSpan? QueueRetryInterval { get; set; }
+    [Parameter] [DurationTransformation] public TimeSpan? QueueMaxRetryInterval { get; set; }
+    [Parameter] [ValidateRange(Limits.MinMessageBytes, int.MaxValue)] public int? MaxMessageBytes { get; set; }
+    [Parameter] [ValidateRange(1, Limits.MaxRecipients)] public int? MaxRecipients { get; set; }
+    [Parameter] [ValidateRange(1, Limits.MaxConnections)] public int? MaxConnections { get; set; }
+    [Parameter] [ValidateRange(1, Limits.MaxConnections)] public int? MaxConnectionsPerSource { get; set; }
+    [Parameter] [ValidateNotNullOrEmpty] public string? TlsCertificate { get; set; }
+    [Parameter] [ValidateNotNullOrEmpty] public string? TlsKey { get; set; }
+    [Parameter] public SwitchParameter ClearTls { get; set; }
     [Parameter] public SwitchParameter PassThru { get; set; }
 
     protected override void EndProcessing()
@@ -57,6 +66,15 @@ public sealed class SetDomainShareConfigCommand : DomainShareCmdlet
             KeepQueuedOnDeliveryError = KeepQueuedOnDeliveryError,
             MingerGateway = MingerGateway,
             QueueLifetime = QueueLifetime,
+            QueueRetryInterval = QueueRetryInterval,
+            QueueMaxRetryInterval = QueueMaxRetryInterval,
+            MaxMessageBytes = MaxMessageBytes,
+            MaxRecipients = MaxRecipients,
+            MaxConnections = MaxConnections,
+            MaxConnectionsPerSource = MaxConnectionsPerSource,
+            TlsCertificate = TlsCertificate is null ? null : GetUnresolvedProviderPathFromPSPath(TlsCertificate),
+            TlsKey = TlsKey is null ? null : GetUnresolvedProviderPathFromPSPath(TlsKey),
+            ClearTls = ClearTls,
         };
         OrTerminate(change.Validate);
         var store = OpenStore();

@@ -1,6 +1,7 @@
 using DomainShare.Engine.Accounts;
 using DomainShare.Engine.Configuration;
 using DomainShare.Engine.Minger;
+using DomainShare.Engine.Queue;
 using DomainShare.Engine.Relay;
 using DomainShare.Engine.Routing;
 
@@ -49,6 +50,14 @@ internal static class OutputMapping
         KeepQueuedOnDeliveryError = c.DomainSharing.KeepQueuedOnDeliveryError,
         MingerGateway = c.DomainSharing.Gateway,
         QueueLifetime = c.Queue.Lifetime,
+        QueueRetryInterval = c.Queue.RetryInterval,
+        QueueMaxRetryInterval = c.Queue.MaxRetryInterval,
+        MaxMessageBytes = c.Smtp.MaxMessageBytes,
+        MaxRecipients = c.Smtp.MaxRecipients,
+        MaxConnections = c.Smtp.MaxConnections,
+        MaxConnectionsPerSource = c.Smtp.MaxConnectionsPerSource,
+        TlsCertificate = c.Smtp.TlsCertificate,
+        TlsKey = c.Smtp.TlsKey,
         Domain = [.. c.Domains.Select(d => d.Name)],
         PeerCount = c.Peers.Count,
     };
@@ -127,4 +136,22 @@ internal static class OutputMapping
         Detail = f.Detail,
         ConfigPath = configPath,
     };
+
+    public static DomainShareQueueMessage ToOutput(this QueuedMessage m, string configPath)
+    {
+        var pending = m.Recipients.Where(r => r.State == RecipientState.Pending).ToList();
+        return new()
+        {
+            Id = m.Id,
+            From = m.ReversePath ?? "",
+            Recipients = [.. pending.Select(r => r.Address)],
+            Destinations = [.. pending.Select(r => r.Route == QueueRoute.Peer ? r.Peer ?? "?" : r.Route.ToString()).Distinct()],
+            Created = m.Created,
+            NextAttempt = m.NextAttempt,
+            Attempts = m.Attempts,
+            LastError = m.LastError ?? pending.Select(r => r.LastError).FirstOrDefault(e => e is not null),
+            Size = m.Size,
+            ConfigPath = configPath,
+        };
+    }
 }

@@ -52,6 +52,14 @@ public sealed class DomainShareConfig
     /// <summary>"Minger checks also trigger domain-sharing checks".</summary>
     public bool MingerGateway { get; init; }
     public TimeSpan QueueLifetime { get; init; }
+    public TimeSpan QueueRetryInterval { get; init; }
+    public TimeSpan QueueMaxRetryInterval { get; init; }
+    public int MaxMessageBytes { get; init; }
+    public int MaxRecipients { get; init; }
+    public int MaxConnections { get; init; }
+    public int MaxConnectionsPerSource { get; init; }
+    public string? TlsCertificate { get; init; }
+    public string? TlsKey { get; init; }
     public string[] Domain { get; init; } = [];
     public int PeerCount { get; init; }
 
@@ -178,4 +186,24 @@ public sealed class DomainShareTestMessageResult
     public bool Secure { get; init; }
 
     public override string ToString() => $"{To} via {Server}: {Reply}";
+}
+
+/// <summary>A message waiting in the queue.</summary>
+public sealed class DomainShareQueueMessage
+{
+    public string Id { get; init; } = "";
+    /// <summary>The sender; empty for a bounce (null reverse path).</summary>
+    public string From { get; init; } = "";
+    /// <summary>The recipients still to deliver.</summary>
+    public string[] Recipients { get; init; } = [];
+    /// <summary>Where each pending recipient goes: Local, the peer's name, or RelayHost.</summary>
+    public string[] Destinations { get; init; } = [];
+    public DateTimeOffset Created { get; init; }
+    public DateTimeOffset NextAttempt { get; init; }
+    public int Attempts { get; init; }
+    public string? LastError { get; init; }
+    public long Size { get; init; }
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => Id;
 }
