@@ -5,7 +5,11 @@ using DomainShare.Engine.Minger;
 namespace DomainShare.Engine.Accounts;
 
 /// <summary>What an administrator asks for when creating an account.</summary>
-public sealed record AccountRequest(string Address, string? DisplayName = null, bool Enabled = true, long? QuotaBytes = null);
+/// <param name="MovingFrom">
+/// The peer the account is moving from: its "exists" answer is expected and does not refuse the creation (every other
+/// peer is still checked). Mail keeps flowing to the old server until the old account is removed, then it follows.
+/// </param>
+public sealed record AccountRequest(string Address, string? DisplayName = null, bool Enabled = true, long? QuotaBytes = null, string? MovingFrom = null);
 
 /// <summary>A created account, what each peer said, and the peers skipped because they could not be reached.</summary>
 public sealed record AccountCreation(Account Account, IReadOnlyList<MingerPeerResult> Peers, IReadOnlyList<MingerPeerResult> SkippedPeers, TimeSpan Elapsed);
@@ -73,7 +77,12 @@ public sealed class AccountCreator
             var peers = shared ? config.Peers.Where(p => p.Enabled).ToList() : [];
             var fanOut = await client.AskAsync(address.Address, peers, MingerFanOutMode.WaitForAll, MingerQueryOptions.From(config.Minger), ct, onPeerAnswer)
                 .ConfigureAwait(false);
-            var holders = fanOut.Peers.Where(p => p.Status is MingerStatus.Exists or MingerStatus.CannotReceive).ToList();
+            var holders = fanOut.Peers.Where(p => p.Status is MingerStatus.Exists or MingerStatus.CannotReceive
+                                                  && !string.Equals(p.Peer, request.MovingFrom, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (request.MovingFrom is not null && !fanOut.Peers.Any(p => string.Equals(p.Peer, request.MovingFrom, StringComparison.OrdinalIgnoreCase)))
+                throw new DomainShareException(ErrorIds.PeerNotFound, ErrorKind.NotFound,
+                    $"'{request.MovingFrom}' is not an enabled peer of this server, so '{address}' cannot move from it.",
+                    "Name the old server as it is configured here (Get-DomainSharePeer).", request.MovingFrom);
             if (holders.Count > 0)
                 throw new DomainShareException(ErrorIds.AccountExistsOnPeer, ErrorKind.AlreadyExists,
                     $"'{address}' already exists on {string.Join(", ", holders.Select(h => $"peer '{h.Peer}' (answered {(int)h.Status!}: {MingerClient.Describe(h.Status!.Value)})"))}; it was not created.",

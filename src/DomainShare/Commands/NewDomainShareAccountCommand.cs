@@ -38,6 +38,14 @@ public sealed class NewDomainShareAccountCommand : DomainShareCmdlet
     [EmptyAsNull]
     public long? Quota { get; set; }
 
+    /// <summary>
+    /// Move the account here from this peer: the peer's "exists" answer is expected (every other peer is still checked).
+    /// Remove the old account afterwards; mail keeps reaching the old server until then, and follows the move after.
+    /// </summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(PeerNameCompleter))]
+    public string? MovingFrom { get; set; }
+
     /// <summary>Create the account even when some peers cannot be asked (a warning names each one). Never the default.</summary>
     [Parameter]
     public SwitchParameter SkipUnreachablePeer { get; set; }
@@ -55,7 +63,8 @@ public sealed class NewDomainShareAccountCommand : DomainShareCmdlet
                 return;
             int peerCount = lookup.Configuration.Peers.Count(p => p.Enabled);
             int answered = 0;
-            var task = creator.CreateAsync(new AccountRequest(Address.Trim(), DisplayName, !Disabled, Quota), SkipUnreachablePeer,
+            var task = creator.CreateAsync(new AccountRequest(Address.Trim(), DisplayName, !Disabled, Quota,
+                MovingFrom is null ? null : Engine.Configuration.Names.ParsePeerName(MovingFrom).Host), SkipUnreachablePeer,
                 _ => Interlocked.Increment(ref answered), Cancellation);
             while (!((IAsyncResult)task).AsyncWaitHandle.WaitOne(100))
                 WriteProgress(new ProgressRecord(PeerProgressId, $"Checking '{address}' with the peers", $"{Volatile.Read(ref answered)} of {peerCount} peers answered")
