@@ -30,9 +30,9 @@ $ErrorActionPreference = 'Stop'
 $old = Get-DomainShareAccount $Address -ConfigPath $FromConfig
 if (-not $OldServerPeerName) {
     $from = Get-DomainShareConfig -ConfigPath $FromConfig
-    $host = $from.SmtpEndpoint.Substring(0, $from.SmtpEndpoint.LastIndexOf(':')).Trim('[', ']')
-    $peer = Get-DomainSharePeer -ConfigPath $ToConfig | Where-Object { $_.Name.Trim('[', ']') -eq $host -or $_.Name -eq $from.ServerName } | ForEach-Object Name
-    if (-not $peer) { throw "The new server has no peer for the old one ($($from.ServerName), $host): give -OldServerPeerName." }
+    $oldHost = $from.SmtpEndpoint.Substring(0, $from.SmtpEndpoint.LastIndexOf(':')).Trim('[', ']')
+    $peer = Get-DomainSharePeer -ConfigPath $ToConfig | Where-Object { $_.Name.Trim('[', ']') -eq $oldHost -or $_.Name -eq $from.ServerName } | ForEach-Object Name
+    if (-not $peer) { throw "The new server has no peer for the old one ($($from.ServerName), $oldHost): give -OldServerPeerName." }
     $OldServerPeerName = @($peer)[0]
 }
 

@@ -45,6 +45,10 @@ public sealed record SettingsChange
             throw Invalid("-MingerSecret and -ClearMingerSecret", "they contradict each other", "Give one of them.");
         if (RelayHost is not null && ClearRelayHost)
             throw Invalid("-RelayHost and -ClearRelayHost", "they contradict each other", "Give one of them.");
+        if (TlsKey is not null && TlsCertificate is null)
+            throw Invalid("-TlsKey", "a key is given without its certificate", "Give -TlsCertificate with -TlsKey.");
+        if (TlsCertificate is not null && ClearTls)
+            throw Invalid("-TlsCertificate and -ClearTls", "they contradict each other", "Give one of them.");
         if (ServerName is not null) c = c with { ServerName = Names.NormalizeServerName(ServerName) };
         if (DataDirectory is not null)
         {

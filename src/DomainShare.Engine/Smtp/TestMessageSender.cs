@@ -11,12 +11,18 @@ public sealed record TestMessageResult(string Server, string From, string To, bo
 /// <summary>Sends a real test message over SMTP (MailKit) and reports the server's reply and the latency.</summary>
 public static class TestMessageSender
 {
+    private static MailboxAddress Mailbox(string address, string role)
+        => MailboxAddress.TryParse(address, out var parsed) && parsed.Address.Contains('@')
+            ? parsed
+            : throw new DomainShareException(ErrorIds.InvalidAddress, ErrorKind.InvalidArgument, $"'{address}' is not a valid {role} address.",
+                "Give an address such as ann@example.com.", address);
+
     public static async Task<TestMessageResult> SendAsync(string host, int port, string from, string to, string? subject,
         bool useStartTls, TimeSpan timeout, CancellationToken ct)
     {
         var message = new MimeMessage();
-        message.From.Add(MailboxAddress.Parse(from));
-        message.To.Add(MailboxAddress.Parse(to));
+        message.From.Add(Mailbox(from, "sender"));
+        message.To.Add(Mailbox(to, "recipient"));
         message.Subject = subject ?? $"DomainShare test message {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss}Z";
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(Environment.MachineName.ToLowerInvariant() + ".domainshare.test");
         message.Headers.Add("X-DomainShare-Test", "1");
