@@ -168,14 +168,13 @@ public class AddressResolverTests
                 return everyoneAsked.Task.WaitAsync(TimeSpan.FromSeconds(5));
             };
 
-        var watch = Stopwatch.StartNew();
         var r = await rig.ResolveAsync(User);
-        watch.Stop();
 
+        // A sequential client would have stalled at the first peer until its attempts ran out and counted it failed;
+        // here every peer answered, which only happens when all of them were asked before any reply. (Timing belongs in bench/.)
         Assert.Equal(ResolutionResult.NotFound, r.Result);
-        Assert.All(peers, p => Assert.Equal(2, p.Received));
-        // Sequential asking would take 5 × 300 ms = 1.5 s; parallel asking takes one delayed round trip.
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"took {watch.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Empty(r.FailedPeers);
+        Assert.All(peers, p => Assert.Equal(2, p.Received)); // the warm-up query and this one, no retries
     }
 
     [Fact]
