@@ -39,6 +39,8 @@
         'Get-DomainShareQueue'
         'Resume-DomainShareQueue'
         'Remove-DomainShareQueueMessage'
+        'Get-DomainShareMxRecord'
+        'Test-DomainShareMx'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -46,6 +46,7 @@ public static class ErrorIds
     public const string RelayNotRunning = nameof(RelayNotRunning);
     public const string RelayStartFailed = nameof(RelayStartFailed);
     public const string RelayStopFailed = nameof(RelayStopFailed);
+    public const string InvalidDnsServer = nameof(InvalidDnsServer);
 }
 
 /// <summary>A failure the engine reports to its callers, with a stable identifier, a kind and a recommended action.</summary>

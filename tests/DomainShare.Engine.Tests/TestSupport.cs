@@ -78,6 +78,12 @@ internal static class Samples
             RelayHost = "smarthost.example.net:587",
             TrustedNetworks = ImmutableList.Create("192.0.2.0/24", "2001:db8::/32", "203.0.113.7"),
             MaxHops = 42,
+            MaxMessageBytes = 10 * 1024 * 1024,
+            MaxRecipients = 250,
+            MaxConnections = 1000,
+            MaxConnectionsPerSource = 20,
+            TlsCertificate = "/etc/domainshare/tls/cert 1.pem",
+            TlsKey = "tls/key'1'.pem",
         },
         Minger = new MingerSettings
         {
@@ -97,7 +103,7 @@ internal static class Samples
             KeepQueuedOnDeliveryError = false,
             Gateway = true,
         },
-        Queue = new QueueSettings { Lifetime = TimeSpan.FromDays(3) },
+        Queue = new QueueSettings { Lifetime = TimeSpan.FromDays(3), RetryInterval = TimeSpan.FromSeconds(90), MaxRetryInterval = TimeSpan.FromHours(2) },
         Domains = ImmutableList.Create(
             new DomainConfiguration("example.com", true),
             new DomainConfiguration("example.org", false),

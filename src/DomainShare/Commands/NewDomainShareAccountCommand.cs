@@ -32,9 +32,12 @@ public sealed class NewDomainShareAccountCommand : DomainShareCmdlet
     [Parameter]
     public SwitchParameter Disabled { get; set; }
 
-    /// <summary>Mailbox quota in bytes (500MB, 2GB).</summary>
+    /// <summary>Mailbox quota in bytes (500MB, 2GB); an empty value (an empty CSV cell) means none.</summary>
+    /// <remarks>
+    /// No [ValidateRange]: it refuses the null that [EmptyAsNull] makes of an empty cell. A negative quota is refused by
+    /// the engine (InvalidQuota), for that row only.
+    /// </remarks>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateRange(0, long.MaxValue)]
     [EmptyAsNull]
     public long? Quota { get; set; }
 

@@ -155,3 +155,40 @@ internal static class OutputMapping
         };
     }
 }
+
+/// <summary>MX plans and checks to output objects.</summary>
+internal static class MxOutputMapping
+{
+    public static DomainShareMxRecord ToOutput(this Engine.DnsRecords.PlannedMxRecord r, string configPath) => new()
+    {
+        Domain = r.Domain,
+        Priority = r.Priority,
+        Host = r.Host,
+        Role = r.Role.ToString(),
+        Ttl = r.Ttl,
+        ZoneLine = r.ZoneLine,
+        ConfigPath = configPath,
+    };
+
+    public static DomainShareMxTest ToOutput(this Engine.DnsRecords.MxCheckResult c, string configPath) => new()
+    {
+        Domain = c.Domain,
+        Passed = c.Passed,
+        Status = c.Status.ToString(),
+        Records = [.. c.Records.Select(r => new DomainShareMxTestRecord
+        {
+            Priority = r.Priority,
+            Host = r.Host,
+            Role = r.Role.ToString(),
+            Target = r.Target.ToString(),
+            ConfiguredServer = r.ConfiguredServer,
+        })],
+        MissingServers = [.. c.MissingServers],
+        UnexpectedHosts = [.. c.UnexpectedHosts],
+        HasBackup = c.HasBackup,
+        Reason = c.Reason,
+        DnsServer = c.DnsServer,
+        Elapsed = c.Elapsed,
+        ConfigPath = configPath,
+    };
+}

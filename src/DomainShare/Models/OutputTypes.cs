@@ -207,3 +207,62 @@ public sealed class DomainShareQueueMessage
 
     public override string ToString() => Id;
 }
+
+/// <summary>An MX record a hosted domain needs so that mail from the Internet reaches its servers (Get-DomainShareMxRecord).</summary>
+public sealed class DomainShareMxRecord
+{
+    public string Domain { get; init; } = "";
+    /// <summary>The MX preference: 10 for this server (the primary), 20 for each backup.</summary>
+    public int Priority { get; init; }
+    /// <summary>The server the record points at, as configured (lower case; internationalised names in Unicode).</summary>
+    public string Host { get; init; } = "";
+    /// <summary>Primary (this server) or Backup (an enabled peer of a shared domain).</summary>
+    public string Role { get; init; } = "";
+    public int Ttl { get; init; }
+    /// <summary>The record as a zone-file line, in ASCII: <c>example.com. 3600 IN MX 10 paris.example.com.</c></summary>
+    public string ZoneLine { get; init; } = "";
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => ZoneLine;
+}
+
+/// <summary>A live MX record of a domain, as Test-DomainShareMx found it in DNS.</summary>
+public sealed class DomainShareMxTestRecord
+{
+    public int Priority { get; init; }
+    /// <summary>The MX host as DNS returned it, without the trailing dot.</summary>
+    public string Host { get; init; } = "";
+    /// <summary>Primary for the lowest preference in DNS, Backup for the others.</summary>
+    public string Role { get; init; } = "";
+    /// <summary>ThisServer, Peer, DisabledPeer, Unknown, IpAddress or NullMx.</summary>
+    public string Target { get; init; } = "";
+    /// <summary>True when the host is this server or an enabled peer.</summary>
+    public bool ConfiguredServer { get; init; }
+
+    public override string ToString() => $"{Priority} {Host}";
+}
+
+/// <summary>The outcome of Test-DomainShareMx for one domain: the live MX records compared with the records it needs.</summary>
+public sealed class DomainShareMxTest
+{
+    public string Domain { get; init; } = "";
+    /// <summary>True when every server of the domain is an MX target, no MX points elsewhere and a backup exists where one is planned.</summary>
+    public bool Passed { get; init; }
+    /// <summary>How the DNS query ended: Ok, NoMxRecords, NonExistentDomain, ServerFailure, Refused, Timeout or Failed.</summary>
+    public string Status { get; init; } = "";
+    public DomainShareMxTestRecord[] Records { get; init; } = [];
+    /// <summary>The servers of the domain (this server, the enabled peers of a shared domain) that no MX record names.</summary>
+    public string[] MissingServers { get; init; } = [];
+    /// <summary>MX hosts that are not servers of this domain.</summary>
+    public string[] UnexpectedHosts { get; init; } = [];
+    /// <summary>True when at least two distinct MX targets are configured servers.</summary>
+    public bool HasBackup { get; init; }
+    /// <summary>Why the check did not pass; empty when it passed.</summary>
+    public string? Reason { get; init; }
+    /// <summary>The DNS server that was asked (or answered).</summary>
+    public string DnsServer { get; init; } = "";
+    public TimeSpan Elapsed { get; init; }
+    public string ConfigPath { get; init; } = "";
+
+    public override string ToString() => $"{Domain}: {(Passed ? "OK" : Reason)}";
+}
