@@ -46,11 +46,20 @@ catch { [Console]::Error.WriteLine("Cannot read '$Path': $($_.Exception.Message)
 if ($lines.Count -lt 1) { [Console]::Error.WriteLine("'$Path' is empty."); exit 2 }
 
 $header = Split-CsvLine $lines[0]
+# A Quota cell that is not a size is refused here: piped by property name, a value that does not convert is silently
+# left unbound, and the account would be created without any quota.
+$badQuota = [System.Collections.Generic.List[string]]::new()
+$rowCount = 0
 $rows = for ($n = 1; $n -lt $lines.Count; $n++) {
     if ([string]::IsNullOrWhiteSpace($lines[$n])) { continue }
+    $rowCount++
     $values = Split-CsvLine $lines[$n]
     $row = [ordered]@{}
     for ($i = 0; $i -lt $header.Count; $i++) { $row[$header[$i].Trim()] = if ($i -lt $values.Count) { $values[$i].Trim() } else { '' } }
+    if ($row['Quota'] -and $null -eq ($row['Quota'] -as [long])) {
+        $badQuota.Add("refused  $($row['Address'])  InvalidQuota: '$($row['Quota'])' is not a quota: give a size in bytes (500MB, 2GB) or leave the cell empty for none.")
+        continue
+    }
     [pscustomobject]$row
 }
 
@@ -58,8 +67,10 @@ $created = @($rows | New-DomainShareAccount -ErrorVariable refused -ErrorAction 
 $report = [System.Collections.Generic.List[string]]::new()
 foreach ($a in $created) { $report.Add("created  $($a.Address)") }
 foreach ($e in $refused) { $report.Add("refused  $($e.TargetObject)  $($e.FullyQualifiedErrorId.Split(',')[0]): $($e.Exception.Message)") }
-$summary = "$($created.Count) created, $(@($refused).Count) refused, from $(@($rows).Count) row(s) of '$Path'."
+$report.AddRange($badQuota)
+$refusedCount = @($refused).Count + $badQuota.Count
+$summary = "$($created.Count) created, $refusedCount refused, from $rowCount row(s) of '$Path'."
 $report.Add($summary)
 if ($ReportPath) { [System.IO.File]::WriteAllLines($ReportPath, $report) }
 foreach ($line in $report) { [Console]::WriteLine($line) }
-if (@($refused).Count -gt 0) { exit 1 }
+if ($refusedCount -gt 0) { exit 1 }

@@ -56,7 +56,9 @@ function Copy-Maildir([string] $Source, [string] $Target) {
 }
 
 [Console]::WriteLine("1. Creating $Address on the new server (moving from peer '$OldServerPeerName')")
-$new = New-DomainShareAccount $old.Address -DisplayName $old.DisplayName -Quota $old.Quota -MovingFrom $OldServerPeerName -ConfigPath $ToConfig
+# Everything the account has moves with it: display name, quota (none stays none), and a disabled account stays disabled.
+$new = New-DomainShareAccount $old.Address -DisplayName $old.DisplayName -Quota $old.Quota -Disabled:(-not $old.Enabled) `
+    -MovingFrom $OldServerPeerName -ConfigPath $ToConfig
 [Console]::WriteLine("2. Copied $(Copy-Maildir $old.Maildir $new.Maildir) message(s) into $($new.Maildir)")
 [Console]::WriteLine("3. Removing $Address on the old server")
 Remove-DomainShareAccount $Address -Force -RemoveMailbox:$false -ConfigPath $FromConfig
