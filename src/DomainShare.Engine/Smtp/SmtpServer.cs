@@ -348,11 +348,10 @@ public sealed class SmtpServer : IAsyncDisposable
         }
     }
 
-    internal void SessionEnded(SmtpSession session)
-    {
-        sessions.TryRemove(session, out _);
-        Release(session.Remote.Address);
-    }
+    /// <summary>The session has said its last word and is closing: its connection no longer counts against the limits.</summary>
+    internal void SessionClosing(SmtpSession session) => Release(session.Remote.Address);
+
+    internal void SessionEnded(SmtpSession session) => sessions.TryRemove(session, out _);
 
     internal void SessionFailed(SmtpSession session, Exception e)
     {

@@ -107,6 +107,9 @@ internal sealed class SmtpSession
         finally
         {
             onStop.Dispose();
+            // The conversation is over: give the connection slot back now, not after the lingering close below, or a
+            // busy client that reconnects at once is refused for connections it has already closed.
+            server.SessionClosing(this);
             await CloseAsync().ConfigureAwait(false);
             io.Dispose();
             ArrayPool<byte>.Shared.Return(line);

@@ -83,6 +83,28 @@ public sealed class SmtpServerLifecycleTests
     }
 
     [Fact]
+    public async Task A_session_that_said_goodbye_frees_its_slot_even_while_the_client_keeps_the_socket_open()
+    {
+        // After QUIT the server lingers (up to a second) for the client's FIN. A client that reconnects at once
+        // must not be refused for a connection whose conversation is over.
+        await using var f = await SmtpFixture.StartAsync(o => o with { MaxConnectionsPerSource = 1 });
+        await using var first = await f.ConnectAsync();
+        await first.ExpectAsync(220);
+        await first.CommandAsync("QUIT", 221);
+        // 'first' is deliberately not closed: the server lingers on it for up to a second. Reconnecting must succeed
+        // well within that second (a few tries cover the instant between our reading 221 and the server's bookkeeping).
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        bool greeted = false;
+        while (!greeted && watch.Elapsed < TimeSpan.FromMilliseconds(600))
+        {
+            await using var next = await f.ConnectAsync();
+            greeted = (await next.ReadReplyAsync()).Code == 220;
+            if (!greeted) await Task.Delay(20);
+        }
+        Assert.True(greeted, "a new connection was refused while the finished session lingered");
+    }
+
+    [Fact]
     public async Task Connections_over_the_total_limit_are_told_421_at_the_greeting()
     {
         await using var f = await SmtpFixture.StartAsync(o => o with { MaxConnections = 1 });
