@@ -252,11 +252,16 @@ internal sealed class SmtpTransport : IAsyncDisposable
         catch (SmtpCommandException ex) when (!ct.IsCancellationRequested)
         {
             // MAIL FROM or the message was refused, or no recipient was accepted; MailKit has reset the transaction.
+            // A refused MAIL FROM decides for every recipient: with PIPELINING the RCPT TO answers behind it are only
+            // "503 MAIL first", which MailKit still reports as refused recipients; they are not the recipients' answers.
+            bool senderRefused = ex.ErrorCode == SmtpErrorCode.SenderNotAccepted;
             var results = new RecipientResult[mailboxes.Count];
             var kind = (int)ex.StatusCode >= 500 ? RecipientResultKind.Permanent : RecipientResultKind.Temporary;
             string whole = $"{(int)ex.StatusCode} {ex.Message.Trim()}";
             for (int i = 0; i < mailboxes.Count; i++)
-                results[i] = client.Rejected.TryGetValue(mailboxes[i], out var refused) ? FromResponse(refused, atRecipient: true) : new RecipientResult(kind, whole);
+                results[i] = !senderRefused && client.Rejected.TryGetValue(mailboxes[i], out var refused)
+                    ? FromResponse(refused, atRecipient: true)
+                    : new RecipientResult(kind, whole);
             return (results, true);
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
