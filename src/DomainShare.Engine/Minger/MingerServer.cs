@@ -1,3 +1,4 @@
+using DomainShare.Engine.Configuration;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -154,22 +155,8 @@ public sealed class MingerServer : IAsyncDisposable
         }
     }
 
-    private static DomainShareException BindFailed(IPEndPoint endpoint, SocketException e) => e.SocketErrorCode switch
-    {
-        SocketError.AddressAlreadyInUse => new DomainShareException(ErrorIds.EndpointInUse, ErrorKind.ResourceUnavailable,
-            $"The Minger endpoint {endpoint} (UDP) is already in use by another program or another DomainShare server.",
-            $"Stop the program that uses UDP port {endpoint.Port.ToString(CultureInfo.InvariantCulture)}, or set another port in minger.endpoint.",
-            endpoint, e),
-        SocketError.AccessDenied => new DomainShareException(ErrorIds.InvalidEndpoint, ErrorKind.PermissionDenied,
-            $"This process may not listen on the Minger endpoint {endpoint} (UDP).",
-            "Give the relay the right to use ports below 1024, or set a port above 1023 in minger.endpoint.", endpoint, e),
-        SocketError.AddressNotAvailable => new DomainShareException(ErrorIds.InvalidEndpoint, ErrorKind.InvalidArgument,
-            $"The Minger endpoint {endpoint} names an address that is not one of this machine's.",
-            "Set one of this machine's addresses in minger.endpoint, or 0.0.0.0 or [::] for all of them.", endpoint, e),
-        _ => new DomainShareException(ErrorIds.InvalidEndpoint, ErrorKind.ResourceUnavailable,
-            $"Cannot listen on the Minger endpoint {endpoint} (UDP): {e.Message}",
-            "Check minger.endpoint: an address of this machine and a free UDP port.", endpoint, e),
-    };
+    private static DomainShareException BindFailed(IPEndPoint endpoint, SocketException e)
+        => ListenerErrors.BindFailed("Minger", "UDP", "minger.endpoint", endpoint, e);
 
     /// <summary>Stops receiving, lets running gateway lookups finish (up to a few seconds) and closes the socket.</summary>
     /// <param name="ct">Stops waiting for the loops and lookups to finish.</param>

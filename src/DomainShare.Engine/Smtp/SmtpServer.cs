@@ -1,3 +1,4 @@
+using DomainShare.Engine.Configuration;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
@@ -144,22 +145,8 @@ public sealed class SmtpServer : IAsyncDisposable
         }
     }
 
-    private static DomainShareException BindFailed(IPEndPoint endpoint, SocketException e) => e.SocketErrorCode switch
-    {
-        SocketError.AddressAlreadyInUse => new DomainShareException(ErrorIds.EndpointInUse, ErrorKind.ResourceUnavailable,
-            $"The SMTP endpoint {endpoint} (TCP) is already in use by another program or another DomainShare server.",
-            $"Stop the program that listens on TCP port {endpoint.Port.ToString(CultureInfo.InvariantCulture)}, or set another port in smtp.endpoint.",
-            endpoint, e),
-        SocketError.AccessDenied => new DomainShareException(ErrorIds.InvalidEndpoint, ErrorKind.PermissionDenied,
-            $"This process may not listen on the SMTP endpoint {endpoint} (TCP).",
-            "Give the relay the right to use ports below 1024 (for example CAP_NET_BIND_SERVICE), or set a port above 1023 in smtp.endpoint.", endpoint, e),
-        SocketError.AddressNotAvailable => new DomainShareException(ErrorIds.InvalidEndpoint, ErrorKind.InvalidArgument,
-            $"The SMTP endpoint {endpoint} names an address that is not one of this machine's.",
-            "Set one of this machine's addresses in smtp.endpoint, or 0.0.0.0 or [::] for all of them.", endpoint, e),
-        _ => new DomainShareException(ErrorIds.InvalidEndpoint, ErrorKind.ResourceUnavailable,
-            $"Cannot listen on the SMTP endpoint {endpoint} (TCP): {e.Message}",
-            "Check smtp.endpoint: an address of this machine and a free TCP port.", endpoint, e),
-    };
+    private static DomainShareException BindFailed(IPEndPoint endpoint, SocketException e)
+        => ListenerErrors.BindFailed("SMTP", "TCP", "smtp.endpoint", endpoint, e);
 
     /// <summary>
     /// Stops accepting, answers idle sessions 421 at once, lets sessions finish their transaction within the grace
