@@ -35,12 +35,14 @@ public static class RelayServices
 public sealed class ServerCore(RelayContext context) : IRelayService
 {
     private volatile IReadOnlyDictionary<IPAddress, string> peerAddresses = new Dictionary<IPAddress, string>();
+    private Lookups? lookups;
 
     public string Name => "Core";
     public string? Endpoint => null;
-    public AccountStore Accounts { get; private set; } = null!;
-    public VerificationCache Cache { get; private set; } = null!;
-    public AddressResolver Resolver { get; private set; } = null!;
+    public AccountStore Accounts => Started.Accounts;
+    public AddressResolver Resolver => Started.Resolver;
+
+    private Lookups Started => lookups ?? throw new InvalidOperationException("The server core has not started.");
 
     /// <summary>Raised after the peers' addresses were looked up again (configuration change).</summary>
     public event Action? PeersChanged;
@@ -56,9 +58,7 @@ public sealed class ServerCore(RelayContext context) : IRelayService
 
     public async Task StartAsync(ServerConfiguration configuration, CancellationToken ct)
     {
-        Accounts = AccountStore.Open(context.DataDirectory);
-        Cache = VerificationCache.Open(context.DataDirectory, () => context.Configuration().DomainSharing, context.Log);
-        Resolver = new AddressResolver(context.Configuration, Accounts, Cache, new MingerClient(context.Log), context.Log);
+        lookups = new Lookups(context.DataDirectory, context.Configuration, context.Log);
         peerAddresses = await LookUpPeersAsync(configuration, ct).ConfigureAwait(false);
     }
 
@@ -97,8 +97,7 @@ public sealed class ServerCore(RelayContext context) : IRelayService
 
     public ValueTask DisposeAsync()
     {
-        Cache?.Dispose();
-        Accounts?.Dispose();
+        lookups?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

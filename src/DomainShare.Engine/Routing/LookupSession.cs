@@ -5,19 +5,18 @@ using DomainShare.Engine.Minger;
 namespace DomainShare.Engine.Routing;
 
 /// <summary>
-/// Everything a lookup needs outside the relay (Resolve-DomainShareAddress, Test-DomainSharePeer, the cache cmdlets):
-/// the configuration as loaded, the account store, the shared verification cache and a Minger client.
+/// The lookup pieces of one server, over its data directory: the account store, the verification cache, a Minger
+/// client and the resolver on top of them. The relay holds one for its life (with the live configuration); the
+/// cmdlets open one per command through <see cref="LookupSession"/>.
 /// </summary>
-public sealed class LookupSession : IDisposable
+public sealed class Lookups : IDisposable
 {
-    private LookupSession(ServerConfiguration configuration, string dataDirectory, IEngineLog log)
+    public Lookups(string dataDirectory, Func<ServerConfiguration> configuration, IEngineLog log)
     {
-        Configuration = configuration;
-        DataDirectory = dataDirectory;
         Accounts = AccountStore.Open(dataDirectory);
         try
         {
-            Cache = VerificationCache.Open(dataDirectory, () => Configuration.DomainSharing, log);
+            Cache = VerificationCache.Open(dataDirectory, () => configuration().DomainSharing, log);
         }
         catch
         {
@@ -25,15 +24,42 @@ public sealed class LookupSession : IDisposable
             throw;
         }
         Client = new MingerClient(log);
-        Resolver = new AddressResolver(() => Configuration, Accounts, Cache, Client, log);
+        Resolver = new AddressResolver(configuration, Accounts, Cache, Client, log);
     }
 
-    public ServerConfiguration Configuration { get; }
-    public string DataDirectory { get; }
     public AccountStore Accounts { get; }
     public VerificationCache Cache { get; }
     public MingerClient Client { get; }
     public AddressResolver Resolver { get; }
+
+    public void Dispose()
+    {
+        Cache.Dispose();
+        Accounts.Dispose();
+    }
+}
+
+/// <summary>
+/// Everything a lookup needs outside the relay (Resolve-DomainShareAddress, Test-DomainSharePeer, the account and
+/// cache cmdlets): the configuration as loaded, and the server's <see cref="Lookups"/>.
+/// </summary>
+public sealed class LookupSession : IDisposable
+{
+    private readonly Lookups lookups;
+
+    private LookupSession(ServerConfiguration configuration, string dataDirectory, IEngineLog log)
+    {
+        Configuration = configuration;
+        DataDirectory = dataDirectory;
+        lookups = new Lookups(dataDirectory, () => Configuration, log);
+    }
+
+    public ServerConfiguration Configuration { get; }
+    public string DataDirectory { get; }
+    public AccountStore Accounts => lookups.Accounts;
+    public VerificationCache Cache => lookups.Cache;
+    public MingerClient Client => lookups.Client;
+    public AddressResolver Resolver => lookups.Resolver;
 
     public MingerQueryOptions QueryOptions => MingerQueryOptions.From(Configuration.Minger);
 
@@ -43,9 +69,5 @@ public sealed class LookupSession : IDisposable
         return new LookupSession(configuration, store.ResolveDataDirectory(configuration), log ?? NullEngineLog.Instance);
     }
 
-    public void Dispose()
-    {
-        Cache.Dispose();
-        Accounts.Dispose();
-    }
+    public void Dispose() => lookups.Dispose();
 }
