@@ -287,8 +287,17 @@ public sealed class MingerServer : IAsyncDisposable
     /// </summary>
     private void Send(Socket bound, ReadOnlySpan<byte> datagram, SocketAddress to, MingerStatus status)
     {
-        bound.SendTo(datagram, SocketFlags.None, to);
+        // Counted before it leaves: whoever reads the counters after seeing the answer must find it counted.
         Interlocked.Increment(ref counters.Answered[(int)status]);
+        try
+        {
+            bound.SendTo(datagram, SocketFlags.None, to);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref counters.Answered[(int)status]);
+            throw;
+        }
     }
 
     private enum Outcome { Reply, Gateway }
