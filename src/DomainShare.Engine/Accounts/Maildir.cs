@@ -38,6 +38,27 @@ public static class Maildir
         return builder.ToString();
     }
 
+    /// <summary>The bytes held in a Maildir's new/ and cur/ (what counts against a quota); 0 for a missing folder.</summary>
+    public static long Size(string fullPath)
+    {
+        long total = 0;
+        foreach (var sub in new[] { "new", "cur" })
+        {
+            var folder = new DirectoryInfo(Path.Combine(fullPath, sub));
+            if (!folder.Exists) continue;
+            try
+            {
+                foreach (var file in folder.EnumerateFiles()) total += file.Length;
+            }
+            catch (IOException) { } // a message moved by a reader meanwhile: the next check counts it
+        }
+        return total;
+    }
+
+    /// <summary>True when <paramref name="account"/> has a quota and its Maildir under <paramref name="dataDirectory"/> holds at least that much.</summary>
+    public static bool IsOverQuota(Account account, string dataDirectory)
+        => account.QuotaBytes is long quota && Size(Path.Combine(dataDirectory, account.Maildir)) >= quota;
+
     /// <summary>Creates the Maildir folders (durably); existing ones are kept.</summary>
     public static void Create(string fullPath)
     {

@@ -189,10 +189,13 @@ public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IR
             UnreachableHold = configuration.Queue.RetryInterval < TimeSpan.FromMinutes(1) ? configuration.Queue.RetryInterval : TimeSpan.FromMinutes(1),
         }, context.Log);
         await agent.StartAsync(ct).ConfigureAwait(false);
-        server = new SmtpServer(Options(configuration), new RecipientPolicy(context.Configuration, core.Resolver, core.PeerAt), queue, context.Log);
+        server = new SmtpServer(Options(configuration), new RecipientPolicy(context.Configuration, core.Resolver, core.PeerAt, OverQuota), queue, context.Log);
         var endpoint = configuration.Smtp.Endpoint;
         await server.StartAsync(new IPEndPoint(endpoint.Address, endpoint.Port), ct).ConfigureAwait(false);
     }
+
+    private bool OverQuota(string address)
+        => core.Accounts.Get(address) is { } account && Maildir.IsOverQuota(account, context.DataDirectory);
 
     private SmtpServerOptions Options(ServerConfiguration c) => new()
     {

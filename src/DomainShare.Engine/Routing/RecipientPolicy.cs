@@ -9,21 +9,29 @@ namespace DomainShare.Engine.Routing;
 /// → accept and route there; a peer failed and none has it → 451 4.4.3; nobody has it → 550 5.1.1; exists but cannot
 /// receive → 450 4.2.1; domain not hosted → 550 5.7.1, unless the client is in a trusted network and a relay host is
 /// configured. Never an open relay. Mail is never routed back to the peer it came from: such a recipient is resolved
-/// again without the cache, and refused for now (450 4.4.6) if it still points there.
+/// again without the cache, and refused for now (450 4.4.6) if it still points there. A local account whose Maildir
+/// has reached its quota is refused with 552 5.2.2.
 /// </summary>
 public sealed class RecipientPolicy : IRecipientPolicy
 {
     private readonly Func<ServerConfiguration> configuration;
     private readonly AddressResolver resolver;
     private readonly Func<IPAddress, string?> peerAt;
+    private readonly Func<string, bool> overQuota;
 
     /// <param name="peerAt">The configured peer a client address belongs to, or null.</param>
-    public RecipientPolicy(Func<ServerConfiguration> configuration, AddressResolver resolver, Func<IPAddress, string?> peerAt)
+    /// <param name="overQuota">True when a local recipient's mailbox has reached its quota; never over quota when null.</param>
+    public RecipientPolicy(Func<ServerConfiguration> configuration, AddressResolver resolver, Func<IPAddress, string?> peerAt,
+        Func<string, bool>? overQuota = null)
     {
         this.configuration = configuration;
         this.resolver = resolver;
         this.peerAt = peerAt;
+        this.overQuota = overQuota ?? (_ => false);
     }
+
+    /// <summary>The reply to a recipient whose mailbox is full (domain-sharing.md: over quota → 552 5.2.2).</summary>
+    public static readonly RecipientDecision MailboxFull = new(552, "5.2.2 Mailbox full, quota exceeded", null);
 
     public async ValueTask<RecipientDecision> CheckRecipientAsync(SmtpSessionInfo session, string? reversePath, string recipient, CancellationToken ct)
     {
@@ -48,6 +56,7 @@ public sealed class RecipientPolicy : IRecipientPolicy
 
         return resolution.Result switch
         {
+            ResolutionResult.Local when overQuota(recipient) => MailboxFull,
             ResolutionResult.Local => RecipientDecision.Accept(new RecipientRoute(recipient, RouteKind.Local)),
             ResolutionResult.Peer => RecipientDecision.Accept(new RecipientRoute(recipient, RouteKind.Peer, resolution.Peer)),
             ResolutionResult.DomainNotHosted => RelayOrDeny(session, recipient),
