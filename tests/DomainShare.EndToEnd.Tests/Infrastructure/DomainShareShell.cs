@@ -63,6 +63,21 @@ public static class DomainShareShell
 
     private static ShellRun Start(string script, string workingDirectory, TimeSpan timeout)
     {
+        var (exitCode, stdout, stderr, elapsed) = RunHost(["-NoProfile", "-NonInteractive", "-Command", script], workingDirectory, timeout,
+            $"domainshare\nscript:\n{script}");
+        Trace(script, elapsed);
+        return new ShellRun(exitCode, stdout, stderr, elapsed);
+    }
+
+    /// <summary>
+    /// Runs the bundled host with <paramref name="arguments"/> in isolation (own XDG folders, telemetry and colour off,
+    /// no default configuration or host), bounded by <paramref name="timeout"/>: a process that outlives it is killed by
+    /// its own id, with its children, and the test fails naming <paramref name="what"/> with what it printed.
+    /// <paramref name="environment"/> adds or overrides variables (a null value removes one).
+    /// </summary>
+    internal static (int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed) RunHost(IEnumerable<string> arguments, string workingDirectory,
+        TimeSpan timeout, string what, IReadOnlyDictionary<string, string?>? environment = null)
+    {
         Assert.True(File.Exists(Executable), $"The host is not built at {Executable}.");
         var start = new ProcessStartInfo(Executable)
         {
@@ -72,10 +87,7 @@ public static class DomainShareShell
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add("-NoProfile");
-        start.ArgumentList.Add("-NonInteractive");
-        start.ArgumentList.Add("-Command");
-        start.ArgumentList.Add(script);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
         foreach (var xdg in new[] { "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME" })
             start.Environment[xdg] = Directory.CreateDirectory(Path.Combine(XdgRoot, xdg)).FullName;
         start.Environment["POWERSHELL_TELEMETRY_OPTOUT"] = "1";
@@ -84,6 +96,10 @@ public static class DomainShareShell
         // Every command names its configuration: nothing may fall back to a default file or another host.
         start.Environment.Remove("DOMAINSHARE_CONFIG");
         start.Environment.Remove("DOMAINSHARE_HOST");
+        if (environment is not null)
+            foreach (var (name, value) in environment)
+                if (value is null) start.Environment.Remove(name);
+                else start.Environment[name] = value;
 
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("domainshare did not start.");
@@ -96,11 +112,10 @@ public static class DomainShareShell
             {
                 KillIfRunning(process);
                 process.WaitForExit(5000);
-                Assert.Fail($"domainshare did not exit within {timeout.TotalSeconds} s.\nscript:\n{script}\nstdout:\n{Completed(stdout)}\nstderr:\n{Completed(stderr)}");
+                Assert.Fail($"{what} did not exit within {timeout.TotalSeconds} s.\nstdout:\n{Completed(stdout)}\nstderr:\n{Completed(stderr)}");
             }
             process.WaitForExit(); // the output is complete only after this
-            Trace(script, watch.Elapsed);
-            return new ShellRun(process.ExitCode, stdout.Result, stderr.Result, watch.Elapsed);
+            return (process.ExitCode, stdout.Result, stderr.Result, watch.Elapsed);
         }
         finally
         {

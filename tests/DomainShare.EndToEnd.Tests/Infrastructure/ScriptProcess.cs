@@ -13,9 +13,6 @@ public static class ScriptProcess
     /// <summary>The repository's root (the folder holding DomainShare.sln and examples/).</summary>
     public static readonly string RepositoryRoot = FindRoot();
 
-    /// <summary>The same XDG folders as <see cref="DomainShareShell"/>: never the real home.</summary>
-    private static readonly string XdgRoot = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "domainshare-e2e-xdg")).FullName;
-
     /// <summary>The full path of <c>examples/<paramref name="name"/></c>.</summary>
     public static string Example(string name)
     {
@@ -31,66 +28,9 @@ public static class ScriptProcess
     public static ScriptRun Run(string script, IEnumerable<string> arguments, string workingDirectory, TimeSpan timeout,
         IReadOnlyDictionary<string, string?>? environment = null)
     {
-        Assert.True(File.Exists(DomainShareShell.Executable), $"The host is not built at {DomainShareShell.Executable}.");
-        var start = new ProcessStartInfo(DomainShareShell.Executable)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add("-NoProfile");
-        start.ArgumentList.Add("-NonInteractive");
-        start.ArgumentList.Add("-File");
-        start.ArgumentList.Add(script);
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        foreach (var xdg in new[] { "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME" })
-            start.Environment[xdg] = Directory.CreateDirectory(Path.Combine(XdgRoot, xdg)).FullName;
-        start.Environment["POWERSHELL_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["POWERSHELL_UPDATECHECK"] = "Off";
-        start.Environment["NO_COLOR"] = "1";
-        start.Environment.Remove("DOMAINSHARE_CONFIG");
-        start.Environment.Remove("DOMAINSHARE_HOST");
-        if (environment is not null)
-            foreach (var (name, value) in environment)
-                if (value is null) start.Environment.Remove(name);
-                else start.Environment[name] = value;
-
-        var watch = Stopwatch.StartNew();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("domainshare did not start.");
-        try
-        {
-            process.StandardInput.Close();
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(timeout))
-            {
-                Kill(process);
-                process.WaitForExit(5000);
-                Assert.Fail($"{Path.GetFileName(script)} did not exit within {timeout.TotalSeconds} s.\nstdout:\n{Completed(stdout)}\nstderr:\n{Completed(stderr)}");
-            }
-            process.WaitForExit(); // the output is complete only after this
-            return new ScriptRun(Path.GetFileName(script), process.ExitCode, stdout.Result, stderr.Result, watch.Elapsed);
-        }
-        finally
-        {
-            Kill(process);
-        }
-    }
-
-    private static string Completed(Task<string> text) => text.Wait(2000) ? text.Result : "(not complete)";
-
-    private static void Kill(Process process)
-    {
-        try
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // it exited between the check and the kill
-        }
+        var (exitCode, stdout, stderr, elapsed) = DomainShareShell.RunHost(["-NoProfile", "-NonInteractive", "-File", script, .. arguments],
+            workingDirectory, timeout, Path.GetFileName(script), environment);
+        return new ScriptRun(Path.GetFileName(script), exitCode, stdout, stderr, elapsed);
     }
 
     /// <summary>
