@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using DomainShare.Engine.Accounts;
 using DomainShare.Engine.Minger;
 
+using DomainShare.Engine.Tests.Routing;
+
 namespace DomainShare.Engine.Tests.AccountsTests;
 
 /// <summary>
@@ -308,7 +310,7 @@ public sealed class AccountCreatorTests
     [Fact]
     public async Task A_reservation_that_expired_while_the_peers_were_asked_is_not_committed()
     {
-        var clock = new HandClock();
+        var clock = new ManualClock();
         await using var a = await AccountServer.StartAsync(2, clock);
         await using var slow = new HeldPeer("127.0.0.9");
         a.WithPeers(slow.AsPeer);

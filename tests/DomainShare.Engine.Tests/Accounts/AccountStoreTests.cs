@@ -2,13 +2,15 @@ using System.Collections.Concurrent;
 using DomainShare.Engine.Accounts;
 using Microsoft.Data.Sqlite;
 
+using DomainShare.Engine.Tests.Routing;
+
 namespace DomainShare.Engine.Tests.AccountsTests;
 
 /// <summary>The accounts of one server in a real <c>accounts.db</c>, each test in its own folder.</summary>
 public sealed class AccountStoreTests : IDisposable
 {
     private readonly TempFolder folder = new();
-    private readonly HandClock clock = new();
+    private readonly ManualClock clock = new();
     private readonly List<AccountStore> opened = [];
 
     private AccountStore Open(TimeProvider? time = null)

@@ -7,6 +7,8 @@ using DomainShare.Engine.Minger;
 
 // Not "DomainShare.Engine.Tests.Accounts": a namespace of that name would shadow DomainShare.Engine.Accounts for the
 // tests that write "Accounts.AccountState" from inside DomainShare.Engine.Tests.*.
+using DomainShare.Engine.Tests.Routing;
+
 namespace DomainShare.Engine.Tests.AccountsTests;
 
 /// <summary>
@@ -41,7 +43,7 @@ internal sealed class AccountServer : IAsyncDisposable
     public TempFolder Folder { get; } = new();
     public IPAddress Address { get; }
     public AccountStore Store { get; }
-    public AccountLog Log { get; } = new();
+    public ListLog Log { get; } = new();
     public MingerClient Client { get; }
     public AccountCreator Creator { get; }
     public MingerServer Minger { get; private set; } = null!;
@@ -202,22 +204,6 @@ internal static class MingerAsk
             return status;
         }
     }
-}
-
-/// <summary>A clock the test moves by hand.</summary>
-internal sealed class HandClock(DateTimeOffset start) : TimeProvider
-{
-    private long ticks = start.UtcTicks;
-    public HandClock() : this(new DateTimeOffset(2025, 6, 1, 8, 0, 0, TimeSpan.Zero)) { }
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref ticks), TimeSpan.Zero);
-    public void Advance(TimeSpan by) => Interlocked.Add(ref ticks, by.Ticks);
-}
-
-/// <summary>A log that keeps every line, for a failing test's message.</summary>
-internal sealed class AccountLog : IEngineLog
-{
-    public ConcurrentQueue<string> Lines { get; } = new();
-    public void Write(LogLevel level, string message) => Lines.Enqueue($"{level}: {message}");
 }
 
 internal static class Eventually

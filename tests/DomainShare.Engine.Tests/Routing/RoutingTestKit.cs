@@ -124,13 +124,13 @@ internal sealed class FakeMingerPeer : IAsyncDisposable
     }
 }
 
-/// <summary>A clock the test moves by hand.</summary>
+/// <summary>A clock the test moves by hand (safe to read from other threads while it moves).</summary>
 internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
-    private DateTimeOffset now = start;
+    private long ticks = start.UtcTicks;
     public ManualClock() : this(new DateTimeOffset(2025, 1, 1, 12, 0, 0, TimeSpan.Zero)) { }
-    public override DateTimeOffset GetUtcNow() => now;
-    public void Advance(TimeSpan by) => now += by;
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref ticks), TimeSpan.Zero);
+    public void Advance(TimeSpan by) => Interlocked.Add(ref ticks, by.Ticks);
 }
 
 /// <summary>A log that keeps every line.</summary>
