@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using DomainShare.Engine.Accounts;
 using Microsoft.Data.Sqlite;
-
 using DomainShare.Engine.Tests.Routing;
 
 namespace DomainShare.Engine.Tests.AccountsTests;

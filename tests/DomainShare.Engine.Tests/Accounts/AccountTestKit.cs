@@ -4,11 +4,10 @@ using System.Net;
 using System.Net.Sockets;
 using DomainShare.Engine.Accounts;
 using DomainShare.Engine.Minger;
+using DomainShare.Engine.Tests.Routing;
 
 // Not "DomainShare.Engine.Tests.Accounts": a namespace of that name would shadow DomainShare.Engine.Accounts for the
 // tests that write "Accounts.AccountState" from inside DomainShare.Engine.Tests.*.
-using DomainShare.Engine.Tests.Routing;
-
 namespace DomainShare.Engine.Tests.AccountsTests;
 
 /// <summary>
