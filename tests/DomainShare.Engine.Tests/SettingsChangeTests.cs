@@ -32,6 +32,11 @@ public class SettingsChangeTests
             KeepQueuedOnDeliveryError = true,
             MingerGateway = false,
             QueueLifetime = TimeSpan.FromHours(12),
+            QueueConnectTimeout = TimeSpan.FromSeconds(2),
+            QueueCommandTimeout = TimeSpan.FromSeconds(4),
+            QueuePeerAttemptsBeforeRelayHost = 1,
+            SmtpCommandTimeout = TimeSpan.FromSeconds(20),
+            SmtpDataTimeout = TimeSpan.FromSeconds(30),
         };
         change.Validate();
         var c = change.Apply(Base);
@@ -54,6 +59,11 @@ public class SettingsChangeTests
         Assert.True(c.DomainSharing.KeepQueuedOnDeliveryError);
         Assert.False(c.DomainSharing.Gateway);
         Assert.Equal(TimeSpan.FromHours(12), c.Queue.Lifetime);
+        Assert.Equal(TimeSpan.FromSeconds(2), c.Queue.ConnectTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(4), c.Queue.CommandTimeout);
+        Assert.Equal(1, c.Queue.PeerAttemptsBeforeRelayHost);
+        Assert.Equal(TimeSpan.FromSeconds(20), c.Smtp.CommandTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), c.Smtp.DataTimeout);
         Expect.SameConfiguration(Base with { ServerName = c.ServerName, DataDirectory = c.DataDirectory, Smtp = c.Smtp, Minger = c.Minger, DomainSharing = c.DomainSharing, Queue = c.Queue }, c);
         // What Apply produced can be written and read back.
         Expect.SameConfiguration(c, ConfigurationYaml.Read(ConfigurationYaml.Write(c), "x.yaml"));
@@ -75,6 +85,12 @@ public class SettingsChangeTests
         { "zero timeout", new SettingsChange { MingerTimeout = TimeSpan.Zero }, ErrorIds.InvalidSetting },
         { "negative timeout", new SettingsChange { MingerTimeout = TimeSpan.FromSeconds(-2) }, ErrorIds.InvalidSetting },
         { "zero queue lifetime", new SettingsChange { QueueLifetime = TimeSpan.Zero }, ErrorIds.InvalidSetting },
+        { "zero delivery connect timeout", new SettingsChange { QueueConnectTimeout = TimeSpan.Zero }, ErrorIds.InvalidSetting },
+        { "negative delivery command timeout", new SettingsChange { QueueCommandTimeout = TimeSpan.FromSeconds(-1) }, ErrorIds.InvalidSetting },
+        { "zero peer attempts", new SettingsChange { QueuePeerAttemptsBeforeRelayHost = 0 }, ErrorIds.InvalidSetting },
+        { "too many peer attempts", new SettingsChange { QueuePeerAttemptsBeforeRelayHost = Limits.MaxPeerAttempts + 1 }, ErrorIds.InvalidSetting },
+        { "zero SMTP command timeout", new SettingsChange { SmtpCommandTimeout = TimeSpan.Zero }, ErrorIds.InvalidSetting },
+        { "negative SMTP data timeout", new SettingsChange { SmtpDataTimeout = TimeSpan.FromMinutes(-1) }, ErrorIds.InvalidSetting },
         { "secret and clear secret", new SettingsChange { MingerSecret = "a valid secret 12345", ClearMingerSecret = true }, ErrorIds.InvalidSetting },
         { "relay host and clear relay host", new SettingsChange { RelayHost = "relay.example.net", ClearRelayHost = true }, ErrorIds.InvalidSetting },
         { "bad trusted network", new SettingsChange { TrustedNetworks = ["192.0.2.0/24", "192.0.2.0/33"] }, ErrorIds.InvalidSetting },

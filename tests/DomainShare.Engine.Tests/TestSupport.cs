@@ -82,6 +82,8 @@ internal static class Samples
             MaxRecipients = 250,
             MaxConnections = 1000,
             MaxConnectionsPerSource = 20,
+            CommandTimeout = TimeSpan.FromSeconds(45),
+            DataTimeout = TimeSpan.FromMinutes(3),
             TlsCertificate = "/etc/domainshare/tls/cert 1.pem",
             TlsKey = "tls/key'1'.pem",
         },
@@ -103,7 +105,8 @@ internal static class Samples
             KeepQueuedOnDeliveryError = false,
             Gateway = true,
         },
-        Queue = new QueueSettings { Lifetime = TimeSpan.FromDays(3), RetryInterval = TimeSpan.FromSeconds(90), MaxRetryInterval = TimeSpan.FromHours(2) },
+        Queue = new QueueSettings { Lifetime = TimeSpan.FromDays(3), RetryInterval = TimeSpan.FromSeconds(90), MaxRetryInterval = TimeSpan.FromHours(2),
+            ConnectTimeout = TimeSpan.FromSeconds(7), CommandTimeout = TimeSpan.FromSeconds(90), PeerAttemptsBeforeRelayHost = 3 },
         Domains = ImmutableList.Create(
             new DomainConfiguration("example.com", true),
             new DomainConfiguration("example.org", false),

@@ -253,7 +253,7 @@ public static class ConfigurationYaml
             var s = new SmtpSettings();
             if (node is YamlScalarNode sc && Scalar(sc, "smtp", nullable: true) is null) return s;
             foreach (var (key, (_, value)) in Mapping(node, "smtp", "endpoint", "relayHost", "trustedNetworks", "maxHops", "maxMessageBytes",
-                         "maxRecipients", "maxConnections", "maxConnectionsPerSource", "tlsCertificate", "tlsKey"))
+                         "maxRecipients", "maxConnections", "maxConnectionsPerSource", "commandTimeout", "dataTimeout", "tlsCertificate", "tlsKey"))
             {
                 string f = FieldName("smtp", key);
                 s = key switch
@@ -266,6 +266,8 @@ public static class ConfigurationYaml
                     "maxRecipients" => s with { MaxRecipients = Int(value, f, 1, Limits.MaxRecipients) },
                     "maxConnections" => s with { MaxConnections = Int(value, f, 1, Limits.MaxConnections) },
                     "maxConnectionsPerSource" => s with { MaxConnectionsPerSource = Int(value, f, 1, Limits.MaxConnections) },
+                    "commandTimeout" => s with { CommandTimeout = PositiveDuration(value, f) },
+                    "dataTimeout" => s with { DataTimeout = PositiveDuration(value, f) },
                     "tlsCertificate" => s with { TlsCertificate = Scalar(value, f, nullable: true) },
                     "tlsKey" => s with { TlsKey = Scalar(value, f, nullable: true) },
                     _ => s,
@@ -338,12 +340,15 @@ public static class ConfigurationYaml
         {
             var s = new QueueSettings();
             if (node is YamlScalarNode sc && Scalar(sc, "queue", nullable: true) is null) return s;
-            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime", "retryInterval", "maxRetryInterval"))
+            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime", "retryInterval", "maxRetryInterval", "connectTimeout", "commandTimeout", "peerAttemptsBeforeRelayHost"))
                 s = key switch
                 {
                     "lifetime" => s with { Lifetime = PositiveDuration(value, "queue.lifetime") },
                     "retryInterval" => s with { RetryInterval = PositiveDuration(value, "queue.retryInterval") },
                     "maxRetryInterval" => s with { MaxRetryInterval = PositiveDuration(value, "queue.maxRetryInterval") },
+                    "connectTimeout" => s with { ConnectTimeout = PositiveDuration(value, "queue.connectTimeout") },
+                    "commandTimeout" => s with { CommandTimeout = PositiveDuration(value, "queue.commandTimeout") },
+                    "peerAttemptsBeforeRelayHost" => s with { PeerAttemptsBeforeRelayHost = Int(value, "queue.peerAttemptsBeforeRelayHost", 1, Limits.MaxPeerAttempts) },
                     _ => s,
                 };
             return s;
@@ -429,6 +434,8 @@ public static class ConfigurationYaml
         Pair(e, "maxRecipients", c.Smtp.MaxRecipients);
         Pair(e, "maxConnections", c.Smtp.MaxConnections);
         Pair(e, "maxConnectionsPerSource", c.Smtp.MaxConnectionsPerSource);
+        Pair(e, "commandTimeout", Durations.Format(c.Smtp.CommandTimeout));
+        Pair(e, "dataTimeout", Durations.Format(c.Smtp.DataTimeout));
         PairOrNull(e, "tlsCertificate", c.Smtp.TlsCertificate, quoted: true);
         PairOrNull(e, "tlsKey", c.Smtp.TlsKey, quoted: true);
         e.Emit(new MappingEnd());
@@ -458,6 +465,9 @@ public static class ConfigurationYaml
         Pair(e, "lifetime", Durations.Format(c.Queue.Lifetime));
         Pair(e, "retryInterval", Durations.Format(c.Queue.RetryInterval));
         Pair(e, "maxRetryInterval", Durations.Format(c.Queue.MaxRetryInterval));
+        Pair(e, "connectTimeout", Durations.Format(c.Queue.ConnectTimeout));
+        Pair(e, "commandTimeout", Durations.Format(c.Queue.CommandTimeout));
+        Pair(e, "peerAttemptsBeforeRelayHost", c.Queue.PeerAttemptsBeforeRelayHost);
         e.Emit(new MappingEnd());
 
         Key(e, "domains");

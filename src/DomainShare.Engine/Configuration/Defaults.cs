@@ -21,6 +21,16 @@ public static class Defaults
     public const int MaxRecipients = 100;
     public const int MaxSmtpConnections = 500;
     public const int MaxSmtpConnectionsPerSource = 50;
+    /// <summary>How long the SMTP server waits for a client's next command (RFC 5321 §4.5.3.2.7: at least 5 minutes).</summary>
+    public static readonly TimeSpan SmtpCommandTimeout = TimeSpan.FromMinutes(5);
+    /// <summary>How long the SMTP server waits for the next bytes of a message during DATA (RFC 5321 §4.5.3.2.6: 3 minutes at least).</summary>
+    public static readonly TimeSpan SmtpDataTimeout = TimeSpan.FromMinutes(10);
+    /// <summary>Time for the delivery agent to connect to a peer or the relay host and read its greeting and EHLO answer.</summary>
+    public static readonly TimeSpan DeliveryConnectTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>Time for the delivery agent to get each SMTP answer of a peer or the relay host (RFC 5321 §4.5.3.2 suggests minutes).</summary>
+    public static readonly TimeSpan DeliveryCommandTimeout = TimeSpan.FromMinutes(5);
+    /// <summary>With keep-queued off: failed attempts to a peer before its mail goes to the relay host.</summary>
+    public const int PeerAttemptsBeforeRelayHost = 6;
     public static readonly TimeSpan RetryInterval = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan MaxRetryInterval = TimeSpan.FromHours(1);
     public static readonly Endpoint SmtpEndpoint = Endpoint.Parse("0.0.0.0:25", "smtp.endpoint");

@@ -9,4 +9,5 @@ public static class Limits
     public const int MinMessageBytes = 1024;
     public const int MaxRecipients = 100_000;
     public const int MaxConnections = 100_000;
+    public const int MaxPeerAttempts = 1000;
 }

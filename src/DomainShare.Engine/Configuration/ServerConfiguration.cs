@@ -35,6 +35,10 @@ public sealed record SmtpSettings
     public int MaxRecipients { get; init; } = Defaults.MaxRecipients;
     public int MaxConnections { get; init; } = Defaults.MaxSmtpConnections;
     public int MaxConnectionsPerSource { get; init; } = Defaults.MaxSmtpConnectionsPerSource;
+    /// <summary>How long a client may take to send its next command before it gets 421 and is disconnected.</summary>
+    public TimeSpan CommandTimeout { get; init; } = Defaults.SmtpCommandTimeout;
+    /// <summary>How long a client may pause while it sends a message (DATA) before it gets 421 and is disconnected.</summary>
+    public TimeSpan DataTimeout { get; init; } = Defaults.SmtpDataTimeout;
     /// <summary>PEM certificate for STARTTLS (relative paths from the configuration's folder); null: no STARTTLS.</summary>
     public string? TlsCertificate { get; init; }
     /// <summary>PEM private key of <see cref="TlsCertificate"/>; null when the certificate file holds it.</summary>
@@ -77,6 +81,12 @@ public sealed record QueueSettings
     /// <summary>The wait before the first retry; it doubles after each failed attempt up to <see cref="MaxRetryInterval"/>.</summary>
     public TimeSpan RetryInterval { get; init; } = Defaults.RetryInterval;
     public TimeSpan MaxRetryInterval { get; init; } = Defaults.MaxRetryInterval;
+    /// <summary>Time to connect to a peer or the relay host and read its greeting and EHLO answer.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = Defaults.DeliveryConnectTimeout;
+    /// <summary>Time for each SMTP answer of a peer or the relay host; a peer silent for longer is a failed attempt (the mail stays queued).</summary>
+    public TimeSpan CommandTimeout { get; init; } = Defaults.DeliveryCommandTimeout;
+    /// <summary>With <see cref="DomainSharingSettings.KeepQueuedOnDeliveryError"/> off: failed attempts to a peer before its mail goes to the relay host.</summary>
+    public int PeerAttemptsBeforeRelayHost { get; init; } = Defaults.PeerAttemptsBeforeRelayHost;
 }
 
 public sealed record DomainConfiguration(string Name, bool Shared);

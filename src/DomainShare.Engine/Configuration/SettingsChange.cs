@@ -28,6 +28,11 @@ public sealed record SettingsChange
     public TimeSpan? QueueLifetime { get; init; }
     public TimeSpan? QueueRetryInterval { get; init; }
     public TimeSpan? QueueMaxRetryInterval { get; init; }
+    public TimeSpan? QueueConnectTimeout { get; init; }
+    public TimeSpan? QueueCommandTimeout { get; init; }
+    public int? QueuePeerAttemptsBeforeRelayHost { get; init; }
+    public TimeSpan? SmtpCommandTimeout { get; init; }
+    public TimeSpan? SmtpDataTimeout { get; init; }
     public int? MaxMessageBytes { get; init; }
     public int? MaxRecipients { get; init; }
     public int? MaxConnections { get; init; }
@@ -71,6 +76,8 @@ public sealed record SettingsChange
         if (MaxRecipients is int recipients) smtp = smtp with { MaxRecipients = Range(recipients, 1, Limits.MaxRecipients, "MaxRecipients") };
         if (MaxConnections is int connections) smtp = smtp with { MaxConnections = Range(connections, 1, Limits.MaxConnections, "MaxConnections") };
         if (MaxConnectionsPerSource is int perSource) smtp = smtp with { MaxConnectionsPerSource = Range(perSource, 1, Limits.MaxConnections, "MaxConnectionsPerSource") };
+        if (SmtpCommandTimeout is TimeSpan commandTimeout) smtp = smtp with { CommandTimeout = Positive(commandTimeout, "SmtpCommandTimeout") };
+        if (SmtpDataTimeout is TimeSpan dataTimeout) smtp = smtp with { DataTimeout = Positive(dataTimeout, "SmtpDataTimeout") };
         if (TlsCertificate is not null) smtp = smtp with { TlsCertificate = TlsCertificate, TlsKey = TlsKey };
         if (ClearTls) smtp = smtp with { TlsCertificate = null, TlsKey = null };
 
@@ -95,6 +102,10 @@ public sealed record SettingsChange
         if (QueueLifetime is TimeSpan lifetime) queue = queue with { Lifetime = Positive(lifetime, "QueueLifetime") };
         if (QueueRetryInterval is TimeSpan retry) queue = queue with { RetryInterval = Positive(retry, "QueueRetryInterval") };
         if (QueueMaxRetryInterval is TimeSpan maxRetry) queue = queue with { MaxRetryInterval = Positive(maxRetry, "QueueMaxRetryInterval") };
+        if (QueueConnectTimeout is TimeSpan connect) queue = queue with { ConnectTimeout = Positive(connect, "QueueConnectTimeout") };
+        if (QueueCommandTimeout is TimeSpan command) queue = queue with { CommandTimeout = Positive(command, "QueueCommandTimeout") };
+        if (QueuePeerAttemptsBeforeRelayHost is int attempts)
+            queue = queue with { PeerAttemptsBeforeRelayHost = Range(attempts, 1, Limits.MaxPeerAttempts, "QueuePeerAttemptsBeforeRelayHost") };
 
         return c with { Smtp = smtp, Minger = minger, DomainSharing = sharing, Queue = queue };
     }

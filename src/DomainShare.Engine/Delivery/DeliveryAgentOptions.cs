@@ -39,7 +39,7 @@ public sealed record DeliveryAgentOptions
     /// With <c>KeepQueuedOnDeliveryError</c> off: after this many failed attempts to its peer, a recipient is handed to
     /// the relay host (when one is configured). With the option on (the default) this is never done.
     /// </summary>
-    public int PeerAttemptsBeforeRelayHost { get; init; } = 6;
+    public int PeerAttemptsBeforeRelayHost { get; init; } = Defaults.PeerAttemptsBeforeRelayHost;
 
     /// <summary>SMTP connections open at once to one peer (or to the relay host).</summary>
     public int MaxConnectionsPerDestination { get; init; } = 4;
@@ -51,10 +51,10 @@ public sealed record DeliveryAgentOptions
     public TimeSpan ConnectionIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Time to connect and read the greeting and EHLO answer.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan ConnectTimeout { get; init; } = Defaults.DeliveryConnectTimeout;
 
     /// <summary>Time for each SMTP command's answer and each write (RFC 5321 §4.5.3.2 suggests minutes).</summary>
-    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan CommandTimeout { get; init; } = Defaults.DeliveryCommandTimeout;
 
     /// <summary>After a failed connection, other messages for the same destination wait this long instead of trying again at once.</summary>
     public TimeSpan UnreachableHold { get; init; } = TimeSpan.FromMinutes(1);

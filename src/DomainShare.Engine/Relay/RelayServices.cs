@@ -187,6 +187,9 @@ public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IR
             Retry = new RetrySchedule(configuration.Queue.RetryInterval, 2, configuration.Queue.MaxRetryInterval),
             // An unreachable peer is not tried again before the next retry is due anyway.
             UnreachableHold = configuration.Queue.RetryInterval < TimeSpan.FromMinutes(1) ? configuration.Queue.RetryInterval : TimeSpan.FromMinutes(1),
+            ConnectTimeout = configuration.Queue.ConnectTimeout,
+            CommandTimeout = configuration.Queue.CommandTimeout,
+            PeerAttemptsBeforeRelayHost = configuration.Queue.PeerAttemptsBeforeRelayHost,
         }, context.Log);
         await agent.StartAsync(ct).ConfigureAwait(false);
         server = new SmtpServer(Options(configuration), new RecipientPolicy(context.Configuration, core.Resolver, core.PeerAt, OverQuota), queue, context.Log);
@@ -205,6 +208,8 @@ public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IR
         MaxConnections = c.Smtp.MaxConnections,
         MaxConnectionsPerSource = c.Smtp.MaxConnectionsPerSource,
         MaxHops = c.Smtp.MaxHops,
+        CommandTimeout = c.Smtp.CommandTimeout,
+        DataTimeout = c.Smtp.DataTimeout,
         Certificate = LoadCertificate(c),
     };
 
@@ -234,8 +239,8 @@ public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IR
         if (server is null || started is null) return;
         if (configuration.Smtp.Endpoint != started.Smtp.Endpoint)
             context.Log.Write(LogLevel.Warning, $"The SMTP endpoint changed to {configuration.Smtp.Endpoint}; the relay keeps {started.Smtp.Endpoint} until it is restarted.");
-        if (configuration.Queue.RetryInterval != started.Queue.RetryInterval || configuration.Queue.MaxRetryInterval != started.Queue.MaxRetryInterval)
-            context.Log.Write(LogLevel.Warning, "The retry schedule changed; it applies when the relay is restarted.");
+        if (configuration.Queue with { Lifetime = started.Queue.Lifetime } != started.Queue)
+            context.Log.Write(LogLevel.Warning, "The retry schedule or delivery timeouts changed; they apply when the relay is restarted.");
         try { server.Configure(Options(configuration)); }
         catch (DomainShareException ex) { context.Log.Write(LogLevel.Error, $"SMTP settings not applied: {ex.Message}"); }
     }

@@ -33,8 +33,8 @@ public sealed record SmtpServerOptions
     public const int DefaultMaxErrors = 20;
     public const int DefaultMaxConnections = 500;
     public const int DefaultMaxConnectionsPerSource = 50;
-    public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromMinutes(5);
-    public static readonly TimeSpan DefaultDataTimeout = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan DefaultCommandTimeout = Defaults.SmtpCommandTimeout;
+    public static readonly TimeSpan DefaultDataTimeout = Defaults.SmtpDataTimeout;
     public static readonly TimeSpan DefaultSessionTimeout = TimeSpan.FromMinutes(30);
     public static readonly TimeSpan DefaultShutdownGracePeriod = TimeSpan.FromSeconds(30);
 

@@ -32,6 +32,11 @@ public sealed class SetDomainShareConfigCommand : DomainShareCmdlet
     [Parameter] [DurationTransformation] public TimeSpan? QueueLifetime { get; set; }
     [Parameter] [DurationTransformation] public TimeSpan? QueueRetryInterval { get; set; }
     [Parameter] [DurationTransformation] public TimeSpan? QueueMaxRetryInterval { get; set; }
+    [Parameter] [DurationTransformation] public TimeSpan? QueueConnectTimeout { get; set; }
+    [Parameter] [DurationTransformation] public TimeSpan? QueueCommandTimeout { get; set; }
+    [Parameter] [ValidateRange(1, Limits.MaxPeerAttempts)] public int? QueuePeerAttemptsBeforeRelayHost { get; set; }
+    [Parameter] [DurationTransformation] public TimeSpan? SmtpCommandTimeout { get; set; }
+    [Parameter] [DurationTransformation] public TimeSpan? SmtpDataTimeout { get; set; }
     [Parameter] [ValidateRange(Limits.MinMessageBytes, int.MaxValue)] public int? MaxMessageBytes { get; set; }
     [Parameter] [ValidateRange(1, Limits.MaxRecipients)] public int? MaxRecipients { get; set; }
     [Parameter] [ValidateRange(1, Limits.MaxConnections)] public int? MaxConnections { get; set; }
@@ -68,6 +73,11 @@ public sealed class SetDomainShareConfigCommand : DomainShareCmdlet
             QueueLifetime = QueueLifetime,
             QueueRetryInterval = QueueRetryInterval,
             QueueMaxRetryInterval = QueueMaxRetryInterval,
+            QueueConnectTimeout = QueueConnectTimeout,
+            QueueCommandTimeout = QueueCommandTimeout,
+            QueuePeerAttemptsBeforeRelayHost = QueuePeerAttemptsBeforeRelayHost,
+            SmtpCommandTimeout = SmtpCommandTimeout,
+            SmtpDataTimeout = SmtpDataTimeout,
             MaxMessageBytes = MaxMessageBytes,
             MaxRecipients = MaxRecipients,
             MaxConnections = MaxConnections,

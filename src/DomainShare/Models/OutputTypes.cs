@@ -54,6 +54,11 @@ public sealed class DomainShareConfig
     public TimeSpan QueueLifetime { get; init; }
     public TimeSpan QueueRetryInterval { get; init; }
     public TimeSpan QueueMaxRetryInterval { get; init; }
+    public TimeSpan QueueConnectTimeout { get; init; }
+    public TimeSpan QueueCommandTimeout { get; init; }
+    public int QueuePeerAttemptsBeforeRelayHost { get; init; }
+    public TimeSpan SmtpCommandTimeout { get; init; }
+    public TimeSpan SmtpDataTimeout { get; init; }
     public int MaxMessageBytes { get; init; }
     public int MaxRecipients { get; init; }
     public int MaxConnections { get; init; }
