@@ -1,3 +1,4 @@
+using System.Text;
 using DomainShare.Engine.Configuration;
 using DomainShare.Engine.Minger;
 
@@ -28,12 +29,38 @@ internal readonly record struct RoutingAddress(string Address, string? Domain, s
         return new RoutingAddress(address, domain, canonical);
     }
 
-    /// <summary>Lower-case ASCII names take a fast path; everything else (upper case aside) goes through <see cref="Names.TryNormalizeDnsName"/>.</summary>
+    /// <summary>
+    /// Lower-case ASCII names take a fast path; everything else (upper case aside) goes through <see cref="Names.TryNormalizeDnsName"/>
+    /// and must already be written as the name it gives (<see cref="SpellsName"/>).
+    /// </summary>
     private static string? NormalizeDomain(string domain)
     {
         if (IsPlainAsciiName(domain, out bool hasUpper))
             return hasUpper ? domain.ToLowerInvariant() : domain;
-        return Names.TryNormalizeDnsName(domain, out _);
+        string? normalized = Names.TryNormalizeDnsName(domain, out _);
+        return normalized is not null && SpellsName(domain, normalized) ? normalized : null;
+    }
+
+    /// <summary>
+    /// True when <paramref name="given"/> is <paramref name="normalized"/> label for label, as a domain in an address must
+    /// be (RFC 6531 §3.2, RFC 5890 §2.3.2.1): an ASCII label (letters, digits and hyphens, or an A-label: IDNA has checked
+    /// it), or the U-label itself up to case and canonical composition. IDNA's mapping of typed input (UTS #46) also turns
+    /// full-width letters, ideographic full stops, compatibility letters such as ℯ and invisible characters (zero-width
+    /// space, soft hyphen) into a name; in an address such a spelling is not a domain name but a string that looks like
+    /// one or hides one, and it is refused as an invalid address rather than taken for a hosted domain (the open-relay
+    /// battery, tests/DomainShare.EndToEnd.Tests/Hardening/OpenRelayTests.cs, tries them).
+    /// </summary>
+    private static bool SpellsName(string given, string normalized)
+    {
+        if (given.EndsWith('.')) given = given[..^1]; // the root label, which TryNormalizeDnsName allows
+        string[] labels = normalized.Split('.'), givenLabels = given.Split('.');
+        if (labels.Length != givenLabels.Length) return false;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (Ascii.IsValid(givenLabels[i])) continue;
+            if (!string.Equals(givenLabels[i].Normalize(NormalizationForm.FormC), labels[i], StringComparison.OrdinalIgnoreCase)) return false;
+        }
+        return true;
     }
 
     private static bool IsPlainAsciiName(string name, out bool hasUpper)
