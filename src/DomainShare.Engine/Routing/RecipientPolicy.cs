@@ -35,6 +35,13 @@ public sealed class RecipientPolicy : IRecipientPolicy
 
     public async ValueTask<RecipientDecision> CheckRecipientAsync(SmtpSessionInfo session, string? reversePath, string recipient, CancellationToken ct)
     {
+        if (recipient.IndexOf('@') < 0)
+        {
+            // RFC 5321 §4.5.1: RCPT TO:<Postmaster> without a domain must be accepted; it is the postmaster of the first
+            // hosted domain (an account like any other: refused as unknown when that domain has none).
+            if (configuration().Domains is not [var first, ..]) return Refusal(ResolutionResult.NotFound);
+            recipient = $"postmaster@{first.Name}";
+        }
         AddressResolution resolution;
         try
         {

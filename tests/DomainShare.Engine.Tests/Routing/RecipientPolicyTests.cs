@@ -57,6 +57,22 @@ public sealed class RecipientPolicyTests
         Assert.Equal((550, "5.1.1 User unknown"), (unknown.Code, unknown.Text));
     }
 
+    [Fact]
+    public async Task A_bare_Postmaster_is_the_postmaster_of_the_first_hosted_domain()
+    {
+        await using var rig = new ResolverRig();
+        var policy = PolicyFor(rig);
+        string first = rig.Config.Domains[0].Name;
+        var unknown = await policy.CheckRecipientAsync(Client, null, "Postmaster", CancellationToken.None);
+        Assert.Equal((550, "5.1.1 User unknown"), (unknown.Code, unknown.Text)); // no such account yet: unknown, not a syntax error
+
+        AddAccount(rig, $"postmaster@{first}", quota: null);
+        var accepted = await policy.CheckRecipientAsync(Client, null, "POSTMASTER", CancellationToken.None);
+        Assert.Equal(250, accepted.Code);
+        Assert.Equal(RouteKind.Local, accepted.Route!.Kind);
+        Assert.Equal($"postmaster@{first}", accepted.Route.Recipient, ignoreCase: true);
+    }
+
     private const string IdnDomain = "bücher.example";
 
     /// <summary>A rig hosting <see cref="IdnDomain"/> too, with alice@example.com and jörg@bücher.example.</summary>
