@@ -141,6 +141,7 @@ internal sealed class CommandLine
     public const string Usage = """
         Usage: domainshare [-NoProfile] [-NonInteractive] -Command <script> | -Command -
                domainshare [-NoProfile] [-NonInteractive] [-File] <script.ps1> [arguments]
+               domainshare -Relay <domainshare.yaml>
                domainshare -Help | -Version
 
         The PowerShell 7.6 engine with the DomainShare module imported, for scripts and scheduled tasks.
@@ -150,6 +151,9 @@ internal sealed class CommandLine
                                  -Name value, -Name:value and -Switch, as with pwsh -File. A bare path is the same.
           -NonInteractive        Never prompt (prompts also fail when stdin is not a terminal).
           -NoProfile, -NoLogo    Accepted for pwsh compatibility; no profile is ever run.
+          -Relay <config>        Run the relay of that configuration in this process, without PowerShell, until
+                                 Stop-DomainShareRelay, SIGTERM or Ctrl+C (what Start-DomainShareRelay starts in the
+                                 background; for a service, Start-DomainShareRelay -Wait does the same).
           -Help, -h, -?          Show this help.
           -Version, -v           Show the DomainShare version.
 

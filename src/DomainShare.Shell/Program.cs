@@ -1,4 +1,6 @@
 using System.Management.Automation;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 
 namespace DomainShare.Shell;
 
@@ -9,7 +11,15 @@ internal static class Program
     private static readonly string ModuleManifest =
         Path.Combine(AppContext.BaseDirectory, "Modules", "DomainShare", "DomainShare.psd1");
 
+    /// <summary>
+    /// <c>-Relay</c> is dispatched before anything of PowerShell is touched: the methods that use the engine's types are
+    /// compiled only when called, so a relay process never loads System.Management.Automation.
+    /// </summary>
     public static int Main(string[] args)
+        => args.Length > 0 && string.Equals(args[0], "-Relay", StringComparison.OrdinalIgnoreCase) ? RunRelay(args) : RunShell(args);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RunShell(string[] args)
     {
         var commandLine = CommandLine.Parse(args);
         switch (commandLine.Action)
@@ -55,6 +65,22 @@ internal static class Program
         Environment.SetEnvironmentVariable("POWERSHELL_UPDATECHECK", "Off");
         if (!terminal.ColourOnOutput)
             PSStyle.Instance.OutputRendering = OutputRendering.PlainText;
+    }
+
+    /// <summary>
+    /// <c>-Relay &lt;config&gt;</c>: the relay engine alone, loaded from the module's Dependencies folder into the module's
+    /// own load context, with no runspace (about half the memory of a relay inside PowerShell).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RunRelay(string[] args)
+    {
+        if (args.Length != 2)
+            return BadCommandLine("-Relay takes exactly one argument, the configuration file: domainshare -Relay <domainshare.yaml>.");
+        string configPath = args[1];
+        var dependencies = new DependencyLoadContext(Path.Combine(Path.GetDirectoryName(ModuleManifest)!, "Dependencies"));
+        var engine = dependencies.LoadFromAssemblyName(new AssemblyName(DependencyLoadContext.EngineAssembly));
+        var run = engine.GetType("DomainShare.Engine.Relay.RelayEntryPoint", throwOnError: true)!.GetMethod("Run", [typeof(string)])!;
+        return (int)run.Invoke(null, [configPath])!;
     }
 
     private static int BadCommandLine(string message)

@@ -16,7 +16,8 @@ public sealed class StartDomainShareRelayCommand : DomainShareCmdlet
 {
     /// <summary>The environment variable naming the PowerShell host used to run a background relay, when this one cannot.</summary>
     public const string HostVariable = "DOMAINSHARE_HOST";
-    private static readonly string[] PowerShellHosts = ["pwsh", "powershell", "domainshare", "DomainShare.Shell"];
+    private static readonly string[] BundledHosts = ["domainshare", "DomainShare.Shell"];
+    private static readonly string[] PowerShellHosts = ["pwsh", "powershell", .. BundledHosts];
 
     /// <summary>Run in the foreground until stopped.</summary>
     [Parameter]
@@ -40,47 +41,39 @@ public sealed class StartDomainShareRelayCommand : DomainShareCmdlet
     }
 
     private void RunInForeground(ConfigurationStore store)
-    {
-        bool detached = Environment.GetEnvironmentVariable(RelayLauncher.DetachedVariable) == "1";
-        var host = new RelayHost(store, RelayServices.Create, detached ? null : new ConsoleLog());
-        host.Started += state => Console.Out.WriteLine($"Relay running (process {state.ProcessId}); Minger {state.MingerEndpoint}. Stop with Ctrl+C or Stop-DomainShareRelay.");
-        OrTerminate(() => Await(host.RunAsync(Cancellation)));
-    }
+        => OrTerminate(() => Await(RelayEntryPoint.CreateHost(store).RunAsync(Cancellation)));
 
     /// <summary>
-    /// The command that runs <c>Start-DomainShareRelay -Wait</c> in a new process: this PowerShell host again (pwsh or the
-    /// bundled domainshare host, so no other .NET is needed), or the host named by $env:DOMAINSHARE_HOST.
+    /// The command that runs the relay in a new process: the bundled domainshare host runs it without PowerShell
+    /// (<c>domainshare -Relay &lt;config&gt;</c>, half the memory); pwsh, or the host named by $env:DOMAINSHARE_HOST, runs
+    /// <c>Start-DomainShareRelay -Wait</c>. This host is used again, so no other .NET is needed.
     /// </summary>
     private RelayCommand BackgroundCommand(ConfigurationStore store)
     {
         string manifest = Path.Combine(MyInvocation.MyCommand.Module?.ModuleBase ?? Path.GetDirectoryName(typeof(StartDomainShareRelayCommand).Assembly.Location)!, "DomainShare.psd1");
         string script = $"Import-Module {Quote(manifest)}; Start-DomainShareRelay -ConfigPath {Quote(store.FilePath)} -Wait";
-        string[] arguments = ["-NoProfile", "-NonInteractive", "-Command", script];
+        string[] Arguments(string host) => IsBundledHost(host) ? ["-Relay", store.FilePath] : ["-NoProfile", "-NonInteractive", "-Command", script];
 
         var named = Environment.GetEnvironmentVariable(HostVariable);
         if (!string.IsNullOrWhiteSpace(named))
-            return new RelayCommand(named, arguments);
+            return new RelayCommand(named, Arguments(named));
         string? process = Environment.ProcessPath;
         if (process is not null && IsPowerShellHost(process))
-            return new RelayCommand(process, arguments);
+            return new RelayCommand(process, Arguments(process));
         // A host run as 'dotnet host.dll' (the bundled host from a build tree): run the same dll again.
         var entry = Assembly.GetEntryAssembly();
         if (process is not null && entry is not null && IsPowerShellHost(entry.Location) && Path.GetFileNameWithoutExtension(process) == "dotnet")
-            return new RelayCommand(process, [entry.Location, .. arguments]);
+            return new RelayCommand(process, [entry.Location, .. Arguments(entry.Location)]);
         throw new DomainShareException(ErrorIds.RelayStartFailed, ErrorKind.ResourceUnavailable,
             $"This process ('{process}') is not a PowerShell host that can run a background relay.",
             $"Run Start-DomainShareRelay from pwsh or the bundled domainshare host, set ${"env:" + HostVariable} to one of them, or use -Wait.");
     }
 
+    private static bool IsBundledHost(string path)
+        => BundledHosts.Contains(Path.GetFileNameWithoutExtension(path), StringComparer.OrdinalIgnoreCase);
+
     private static bool IsPowerShellHost(string path)
         => PowerShellHosts.Contains(Path.GetFileNameWithoutExtension(path), StringComparer.OrdinalIgnoreCase);
 
     private static string Quote(string text) => "'" + text.Replace("'", "''") + "'";
-
-    /// <summary>In the foreground the relay's log lines also go to the console (journald collects them under systemd).</summary>
-    private sealed class ConsoleLog : IEngineLog
-    {
-        public void Write(LogLevel level, string message)
-            => (level >= LogLevel.Warning ? Console.Error : Console.Out).WriteLine($"{level}: {message}");
-    }
 }
