@@ -242,7 +242,7 @@ public sealed class HostileMingerTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// Directory harvest: a source without the secret asks for existing and missing addresses in every way it can
-    /// (no digest, a wrong, random, malformed or replayed digest, a forwarded tag, a line end); each pair of replies is
+    /// (anonymous, a wrong, random, malformed or replayed digest, a forwarded tag, a line end); each pair of replies is
     /// the same byte for byte but for the echoed mailbox, on a plain server and on a gateway server whose peer holds
     /// half the addresses. With the secret, existing and missing addresses are told apart (the control).
     /// </summary>
@@ -357,7 +357,7 @@ public sealed class HostileMingerTests(ITestOutputHelper output) : IDisposable
     private static IEnumerable<(string Mode, Func<string, (string Echo, byte[] Datagram)> Query)> HostileQueries(string secret)
     {
         static (string, byte[]) Raw(string echo, string text) => (echo, Encoding.UTF8.GetBytes(text));
-        yield return ("no digest", m => (m, MingerCodec.EncodeQuery(m, null)));
+        yield return ("anonymous (no digest)", m => (m, MingerCodec.EncodeQuery(m, null)));
         yield return ("wrong secret", m => (m, MingerCodec.EncodeQuery(m, "not-the-secret-of-anyone-0123")));
         yield return ("random digest", m => Raw(m, $"{m} d={Convert.ToBase64String(RandomNumberGenerator.GetBytes(16))}"));
         yield return ("malformed digest", m => Raw(m, $"{m} d=not-base64!"));
