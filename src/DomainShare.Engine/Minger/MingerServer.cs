@@ -16,6 +16,12 @@ namespace DomainShare.Engine.Minger;
 /// <c>*</c> probe (5), then the account: Active 5, Disabled or Reserved 4, Unknown 3, or a gateway lookup.</para>
 /// <para>Credentials, when a secret is set: a missing digest is refused (2) unless anonymous queries are allowed; a
 /// digest that is present and wrong is always refused (2), anonymous or not. Without a secret any digest is ignored.</para>
+/// <para>Each receive loop is a thread of its own that waits in a blocking receive (closing the socket ends the wait).
+/// On Linux an asynchronous receive on a socket that is mostly empty costs a trip through the socket engine's epoll
+/// thread and the thread pool for every datagram, about five times the CPU of the blocking receive; under a flood that
+/// the rate limit drops, that trip was most of the cost, and a server that spends its CPU on dropping datagrams lets
+/// the kernel drop everyone's, good peers' included. Threads of their own also keep the server answering when the
+/// thread pool is starved by other work in the process.</para>
 /// <para>The receive loops never wait for a gateway lookup: it runs on its own, at most
 /// <see cref="MaxConcurrentGatewayLookups"/> at a time (a query that finds them all busy is dropped and the asking
 /// server retries), and its reply is sent when it completes. A failed lookup leaves the query unanswered.</para>
@@ -115,7 +121,11 @@ public sealed class MingerServer : IAsyncDisposable
             var token = stopping.Token;
             loops = new Task[receiveLoops];
             for (int i = 0; i < loops.Length; i++)
-                loops[i] = Task.Run(() => ReceiveLoopAsync(bound, token), CancellationToken.None);
+            {
+                string threadName = $"Minger receive {(i + 1).ToString(CultureInfo.InvariantCulture)}";
+                loops[i] = Task.Factory.StartNew(() => ReceiveLoop(bound, threadName, token), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default); // LongRunning: a thread of its own, not the pool's
+            }
             log.Write(LogLevel.Information, $"{name}: listening ({receiveLoops.ToString(CultureInfo.InvariantCulture)} receive loops; {state.Settings}).");
         }
         return Task.CompletedTask;
@@ -210,19 +220,23 @@ public sealed class MingerServer : IAsyncDisposable
         };
     }
 
-    private async Task ReceiveLoopAsync(Socket bound, CancellationToken ct)
+    /// <summary>One receive loop, on a thread of its own: blocking receives until the socket is closed by <see cref="StopAsync"/>.</summary>
+    private void ReceiveLoop(Socket bound, string threadName, CancellationToken ct)
     {
         try
         {
-            var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferBytes, pinned: true);
-            var reply = GC.AllocateUninitializedArray<byte>(ReplyBufferBytes, pinned: true);
+            Thread.CurrentThread.Name = threadName;
+            var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferBytes);
+            var reply = GC.AllocateUninitializedArray<byte>(ReplyBufferBytes);
             var from = new SocketAddress(bound.AddressFamily);
             while (!ct.IsCancellationRequested)
             {
                 int received;
                 try
                 {
-                    received = await bound.ReceiveFromAsync(buffer, SocketFlags.None, from, ct).ConfigureAwait(false);
+                    // Blocking: the socket only ever sees synchronous calls, so it stays a blocking socket and the
+                    // receive waits in the kernel. Closing the socket ends the wait (Interrupted or ObjectDisposed).
+                    received = bound.ReceiveFrom(buffer, SocketFlags.None, from);
                 }
                 catch (Exception) when (ct.IsCancellationRequested) { break; }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
@@ -237,8 +251,7 @@ public sealed class MingerServer : IAsyncDisposable
                 catch (Exception e)
                 {
                     Fault("receiving a datagram failed", e);
-                    try { await Task.Delay(50, ct).ConfigureAwait(false); } // no busy loop on a broken socket
-                    catch (OperationCanceledException) { break; }
+                    if (ct.WaitHandle.WaitOne(50)) break; // no busy loop on a broken socket
                     continue;
                 }
 
