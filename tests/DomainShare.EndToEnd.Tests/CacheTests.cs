@@ -60,16 +60,17 @@ public sealed class CacheTests : IDisposable
     {
         var peer = cluster.Add("ttlpeer", "secret-of-ttlpeer-0123456789");
         var asking = cluster.Add("ttlasking");
-        cluster.Configure([peer, asking], asking.AddPeerScript(peer), $"Set-DomainShareConfig -VerifiedCacheTtl 1s {asking.Cfg}");
+        cluster.Configure([peer, asking], asking.AddPeerScript(peer), $"Set-DomainShareConfig -VerifiedCacheTtl 5s {asking.Cfg}");
         peer.AddAccount("tia@example.com");
         cluster.Start(peer);
 
-        // One host process: live, then cached at once, then (the TTL passed) live again.
+        // One host process: live, then cached at once, then (the TTL passed) live again. The TTL is 5 s, not 1: two commands
+        // of one host process can be more than a second apart on a loaded machine.
         string resolve = $"Resolve-DomainShareAddress tia@example.com {asking.Cfg}";
         var run = cluster.Invoke(
             resolve,
             resolve,
-            "[System.Threading.Thread]::Sleep(1500)",
+            "[System.Threading.Thread]::Sleep(5500)",
             $"@(Get-DomainShareCache {asking.Cfg}).Count",
             $"Get-DomainShareCache -IncludeExpired {asking.Cfg}",
             resolve).AssertSuccess();
