@@ -21,9 +21,9 @@ public static class Defaults
     public const int MaxRecipients = 100;
     public const int MaxSmtpConnections = 500;
     public const int MaxSmtpConnectionsPerSource = 50;
-    /// <summary>How long the SMTP server waits for a client's next command (RFC 5321 §4.5.3.2.7: at least 5 minutes).</summary>
+    /// <summary>How long the SMTP server gives a client to send its next command line (RFC 5321 §4.5.3.2.7: at least 5 minutes).</summary>
     public static readonly TimeSpan SmtpCommandTimeout = TimeSpan.FromMinutes(5);
-    /// <summary>How long the SMTP server waits for the next bytes of a message during DATA (RFC 5321 §4.5.3.2.6: 3 minutes at least).</summary>
+    /// <summary>How long the SMTP server gives a client to send each text line of a message during DATA (RFC 5321 §4.5.3.2.6: 3 minutes at least).</summary>
     public static readonly TimeSpan SmtpDataTimeout = TimeSpan.FromMinutes(10);
     /// <summary>Time for the delivery agent to connect to a peer or the relay host and read its greeting and EHLO answer.</summary>
     public static readonly TimeSpan DeliveryConnectTimeout = TimeSpan.FromSeconds(30);

@@ -59,6 +59,9 @@ internal sealed class SmtpDataDecoder
     /// <summary>Octets of content passed on (after dot-unstuffing).</summary>
     public long ContentBytes { get; private set; }
 
+    /// <summary>Text lines ended so far (the session restarts its data timeout at each).</summary>
+    public long Lines { get; private set; }
+
     /// <summary>Received: headers seen in the header section.</summary>
     public int ReceivedHeaders { get; private set; }
 
@@ -74,6 +77,7 @@ internal sealed class SmtpDataDecoder
         lastLineEndedWithCrlf = true;
         inHeaders = true;
         lineBytes = 0;
+        Lines = 0;
         ContentBytes = 0;
         ReceivedHeaders = 0;
         Faults = DataFaults.None;
@@ -149,6 +153,7 @@ internal sealed class SmtpDataDecoder
             {
                 midLine = false;
                 lineBytes = 0;
+                Lines++;
             }
             else
             {

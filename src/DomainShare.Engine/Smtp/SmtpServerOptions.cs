@@ -56,10 +56,13 @@ public sealed record SmtpServerOptions
     /// <summary>Protocol errors (unknown commands, syntax, sequence) allowed in one session; at this many the session is closed with <c>421 4.7.0</c>.</summary>
     public int MaxErrors { get; init; } = DefaultMaxErrors;
 
-    /// <summary>The longest wait for a command (or for a reply to be taken by the client); then <c>421 4.4.2</c> and close.</summary>
+    /// <summary>
+    /// The longest a client may take to send a command line, counted from when the server waits for it however its
+    /// bytes trickle in (or to take a reply); then <c>421 4.4.2</c> and close.
+    /// </summary>
     public TimeSpan CommandTimeout { get; init; } = DefaultCommandTimeout;
 
-    /// <summary>The longest wait for more message content during DATA, and for the spool to store it.</summary>
+    /// <summary>During DATA, the longest a text line of the message may take to arrive in full (counted from the end of the previous one, however its bytes trickle in), and the spool to store it.</summary>
     public TimeSpan DataTimeout { get; init; } = DefaultDataTimeout;
 
     /// <summary>The longest a connection may last, whatever it does; then <c>421 4.4.2</c> and close.</summary>

@@ -132,6 +132,10 @@ internal sealed class SmtpSession
 
     private async Task CommandLoopAsync()
     {
+        // The command timeout bounds each command line as a whole, from the moment the session waits for it: a read
+        // that brings part of a line does not restart it, or a client sending a byte at a time could hold a
+        // connection forever (slowloris). It restarts once a line has been taken.
+        long linesTaken = 0, armedAt = -1, lineDeadline = 0;
         while (true)
         {
             if (stopRequested && !inTransaction)
@@ -141,12 +145,18 @@ internal sealed class SmtpSession
                 return;
             }
             if (unflushed) await FlushAsync().ConfigureAwait(false);
-            Arm(server.Current.Options.CommandTimeout);
+            if (armedAt != linesTaken)
+            {
+                armedAt = linesTaken;
+                lineDeadline = Environment.TickCount64 + (long)server.Current.Options.CommandTimeout.TotalMilliseconds;
+            }
+            ArmUntil(lineDeadline);
             var result = await reader.ReadAsync(io.Token).ConfigureAwait(false);
             var buffer = result.Buffer;
             var next = Next.Continue;
             while (next == Next.Continue && TryTakeLine(ref buffer, out int length, out var kind))
             {
+                linesTaken++;
                 next = Dispatch(length, kind);
                 if (next == Next.CheckRecipient)
                 {
@@ -476,9 +486,17 @@ internal sealed class SmtpSession
             Reply("354 Start mail input; end with <CRLF>.<CRLF>\r\n"u8);
             await FlushAsync().ConfigureAwait(false);
             int buffered = WriteReceivedHeader(output, received, state);
+            // As for commands, the data timeout bounds each text line as a whole (and the storing of what came with
+            // it): it restarts once a line has ended, not with every read.
+            long armedAt = -1, lineDeadline = 0;
             while (true)
             {
-                Arm(options.DataTimeout);
+                if (armedAt != data.Lines)
+                {
+                    armedAt = data.Lines;
+                    lineDeadline = Environment.TickCount64 + (long)options.DataTimeout.TotalMilliseconds;
+                }
+                ArmUntil(lineDeadline);
                 var result = await reader.ReadAsync(io.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 DataStatus status;
@@ -660,10 +678,12 @@ internal sealed class SmtpSession
     // ---- replies and I/O ------------------------------------------------------------------------------------------
 
     /// <summary>(Re)starts the clock for the next wait: at most <paramref name="timeout"/>, and never past the session's end.</summary>
-    private void Arm(TimeSpan timeout)
+    private void Arm(TimeSpan timeout) => ArmUntil(Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+
+    /// <summary>Sets the clock to run out at <paramref name="until"/> (<see cref="Environment.TickCount64"/>), or at the session's end if sooner.</summary>
+    private void ArmUntil(long until)
     {
-        long remaining = deadline - Environment.TickCount64;
-        long ms = Math.Min((long)timeout.TotalMilliseconds, remaining);
+        long ms = Math.Min(until, deadline) - Environment.TickCount64;
         if (ms <= 0) io.Cancel();
         else io.CancelAfter(TimeSpan.FromMilliseconds(ms));
     }

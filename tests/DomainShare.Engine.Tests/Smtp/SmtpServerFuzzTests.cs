@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
+using DomainShare.Testing;
 using MimeKit;
 
 namespace DomainShare.Engine.Tests.Smtp;
@@ -8,60 +8,11 @@ namespace DomainShare.Engine.Tests.Smtp;
 /// <summary>
 /// A bounded fuzz over real sockets: thousands of hostile or broken sessions against one server, after which a normal
 /// client must still be served and nothing may have escaped: no failed session, no open draft, no file left behind.
+/// The input comes from <see cref="HostileSmtpInput"/>, which the end-to-end hostile battery shares.
 /// </summary>
 public sealed class SmtpServerFuzzTests
 {
     private const int Sessions = 2000;
-
-    private static readonly string[] Transcript =
-    [
-        "EHLO fuzz.test\r\n", "MAIL FROM:<a@local.test> SIZE=300 BODY=8BITMIME\r\n", "RCPT TO:<b@local.test>\r\n",
-        "RCPT TO:<unknown@local.test>\r\n", "RCPT TO:<c@peer.test>\r\n", "DATA\r\n",
-        "Received: from x\r\nSubject: fuzz\r\n\r\n..dot\r\nbody\r\n", ".\r\n", "RSET\r\n", "NOOP\r\n", "QUIT\r\n",
-    ];
-
-    private static readonly string[] Words =
-    [
-        "EHLO", "HELO", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "BDAT",
-        "<", ">", "<>", "@", ":", ",", "\"", "\\", " ", "  ", "SIZE=", "BODY=8BITMIME", "SMTPUTF8", "=", "9999999999999999999",
-        "a@local.test", "<@r.test:x@local.test>", "é", "\0", "\r", "\n", "\r\n", "\r\n", "\r\n.\r\n", ".", "\t", "\u00ff",
-    ];
-
-    private static readonly byte[] Special = [(byte)'\r', (byte)'\n', (byte)'.', 0, (byte)'<', (byte)'>', (byte)':', (byte)' ', 0xFF];
-
-    private static byte[] HostileBytes(Random random)
-    {
-        var bytes = new List<byte>();
-        switch (random.Next(5))
-        {
-            case 0: // noise, rich in the bytes that matter to a line parser
-                int n = random.Next(0, 3000);
-                for (int i = 0; i < n; i++)
-                    bytes.Add(random.Next(4) == 0 ? Special[random.Next(Special.Length)] : (byte)random.Next(256));
-                break;
-            case 1: // a real transaction, cut anywhere and bent here and there
-                foreach (var step in Transcript) bytes.AddRange(Encoding.ASCII.GetBytes(step));
-                int cut = random.Next(bytes.Count + 1);
-                bytes.RemoveRange(cut, bytes.Count - cut);
-                for (int i = random.Next(4); i > 0 && bytes.Count > 0; i--) bytes[random.Next(bytes.Count)] = (byte)random.Next(256);
-                break;
-            case 2: // command-shaped garbage
-                int words = random.Next(1, 60);
-                for (int i = 0; i < words; i++) bytes.AddRange(Encoding.UTF8.GetBytes(Words[random.Next(Words.Length)]));
-                break;
-            case 3: // one line far too long, then a command
-                bytes.AddRange(Encoding.ASCII.GetBytes("MAIL FROM:<"));
-                bytes.AddRange(Enumerable.Repeat((byte)'x', random.Next(500, 40_000)));
-                bytes.AddRange(Encoding.ASCII.GetBytes(random.Next(2) == 0 ? "\r\nNOOP\r\n" : ""));
-                break;
-            default: // STARTTLS and then anything but a TLS handshake
-                bytes.AddRange(Encoding.ASCII.GetBytes("EHLO fuzz.test\r\nSTARTTLS\r\n"));
-                int m = random.Next(0, 600);
-                for (int i = 0; i < m; i++) bytes.Add((byte)random.Next(256));
-                break;
-        }
-        return bytes.ToArray();
-    }
 
     private static async Task HostileSessionAsync(IPEndPoint endpoint, Random random)
     {
@@ -70,7 +21,7 @@ public sealed class SmtpServerFuzzTests
         try
         {
             await socket.ConnectAsync(endpoint, timeout.Token);
-            var bytes = HostileBytes(random);
+            var bytes = HostileSmtpInput.Any(random);
             int offset = 0;
             while (offset < bytes.Length)
             {

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using DomainShare.Engine.Smtp;
 
 namespace DomainShare.Engine.Tests.Smtp;
@@ -40,6 +41,84 @@ public sealed class SmtpServerLifecycleTests
         Assert.True(await c.IsClosedAsync());
         await SmtpFixture.EventuallyAsync(() => f.Sink.Deleted == 1, "the draft is deleted");
         Assert.Empty(f.Sink.Committed);
+    }
+
+    /// <summary>Sends <paramref name="text"/> a byte every <paramref name="interval"/> until the server answers; returns the answer and the bytes sent.</summary>
+    private static async Task<(Reply Reply, int Sent)> TrickleAsync(RawSmtp c, string text, TimeSpan interval)
+    {
+        var bytes = Encoding.ASCII.GetBytes(text);
+        var answer = c.ReadReplyAsync();
+        int sent = 0;
+        for (; sent < bytes.Length && !answer.IsCompleted; sent++)
+        {
+            try { await c.SendAsync([bytes[sent]]); }
+            catch (IOException) { break; } // closed under us: the answer says why
+            await Task.WhenAny(answer, Task.Delay(interval));
+        }
+        return (await answer, sent);
+    }
+
+    [Fact]
+    public async Task A_command_line_trickled_a_byte_at_a_time_is_cut_by_the_command_timeout()
+    {
+        // Slowloris: every byte comes well within the timeout, the line never does. The timeout bounds the whole command.
+        await using var f = await SmtpFixture.StartAsync(o => o with { CommandTimeout = TimeSpan.FromMilliseconds(500) });
+        await using var c = await f.ConnectAsync();
+        await c.ExpectAsync(220);
+        var line = "EHLO a.slow.client.example.test\r\n"; // 3.3 s at 100 ms a byte
+        var (reply, sent) = await TrickleAsync(c, line, TimeSpan.FromMilliseconds(100));
+        Assert.Equal(421, reply.Code);
+        Assert.StartsWith("4.4.2", reply.Text);
+        Assert.True(sent < line.Length, "the whole line went through: the timeout was restarted by every byte");
+        Assert.True(await c.IsClosedAsync());
+        await SmtpFixture.EventuallyAsync(() => f.Server.GetStatistics().ActiveSessions == 0, "the session has ended");
+    }
+
+    [Fact]
+    public async Task Each_command_gets_the_whole_command_timeout_anew()
+    {
+        await using var f = await SmtpFixture.StartAsync(o => o with { CommandTimeout = TimeSpan.FromMilliseconds(1500) });
+        await using var c = await f.ConnectAsync();
+        await c.ExpectAsync(220);
+        for (int i = 0; i < 4; i++) // 2 s in all, longer than one timeout
+        {
+            await Task.Delay(500);
+            await c.SendAsync("NO");
+            await Task.Delay(100);
+            await c.CommandAsync("OP", 250);
+        }
+        await c.CommandAsync("QUIT", 221);
+    }
+
+    [Fact]
+    public async Task A_message_line_trickled_a_byte_at_a_time_is_cut_by_the_data_timeout_and_dropped()
+    {
+        await using var f = await SmtpFixture.StartAsync(o => o with { DataTimeout = TimeSpan.FromMilliseconds(500) });
+        await using var c = await InDataAsync(f);
+        var line = "X-Slow: " + new string('s', 30) + "\r\n"; // 4 s at 100 ms a byte
+        var (reply, sent) = await TrickleAsync(c, line, TimeSpan.FromMilliseconds(100));
+        Assert.Equal(421, reply.Code);
+        Assert.StartsWith("4.4.2", reply.Text);
+        Assert.True(sent < line.Length, "the whole line went through: the timeout was restarted by every byte");
+        Assert.True(await c.IsClosedAsync());
+        await SmtpFixture.EventuallyAsync(() => f.Sink.Deleted == 1, "the draft is deleted");
+        Assert.Empty(f.Sink.Committed);
+    }
+
+    [Fact]
+    public async Task Each_message_line_gets_the_whole_data_timeout_anew()
+    {
+        await using var f = await SmtpFixture.StartAsync(o => o with { DataTimeout = TimeSpan.FromMilliseconds(1500) });
+        await using var c = await InDataAsync(f);
+        for (int i = 0; i < 4; i++) // 2.4 s in all, longer than one timeout
+        {
+            await Task.Delay(500);
+            await c.SendAsync("line ");
+            await Task.Delay(100);
+            await c.SendAsync($"{i}\r\n");
+        }
+        await c.CommandAsync(".", 250);
+        Assert.Single(f.Sink.Committed);
     }
 
     [Fact]
