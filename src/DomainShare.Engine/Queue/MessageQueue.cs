@@ -179,6 +179,22 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         return BeginDraft(reversePath, fresh, source ?? MessageSource.Internal);
     }
 
+    /// <summary>
+    /// <see cref="IMessageSink"/>: false when the file system of the queue has fewer than <paramref name="bytes"/> bytes
+    /// free (the SMTP server then refuses MAIL FROM with that SIZE= with 452); true when it cannot tell.
+    /// </summary>
+    public bool HasRoomFor(long bytes)
+    {
+        try
+        {
+            return bytes <= new DriveInfo(Folder).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Commits a whole message in one call (bounces). Returns the queue id.</summary>
     public async ValueTask<string> EnqueueAsync(string? reversePath, IReadOnlyList<QueuedRecipient> recipients, ReadOnlyMemory<byte> content, MessageSource? source, CancellationToken ct)
     {
