@@ -120,6 +120,9 @@ public sealed class ConfigurationStoreTests : IDisposable
         var ex = Assert.Throws<ConfigurationException>(() => _store.Update(c => c with { DataDirectory = "x" }));
         Assert.Equal("(document)", ex.Field);
         Assert.Contains("UTF-8", ex.Message);
+        // The line of the first byte that is not UTF-8, as for every other fault.
+        Assert.Equal(2, ex.Line);
+        Assert.Contains("line 2", ex.Message);
         Assert.Equal(latin1, File.ReadAllBytes(_path));
     }
 

@@ -184,6 +184,44 @@ public class ConfigurationYamlTests
     }
 
     [Fact]
+    public void A_written_file_cut_short_anywhere_is_refused_at_its_last_line_even_where_the_rest_is_valid_YAML()
+    {
+        string yaml = ConfigurationYaml.Write(Samples.FullyPopulated());
+        var lines = yaml.Split('\n');
+        Assert.Equal(ConfigurationYaml.HeaderLine, lines[0]);
+        Assert.Equal(ConfigurationYaml.EndLine, lines[^2]);
+        int refusedWhereValid = 0;
+        // Every cut, at a line's end (the rest parses: peers or settings would silently go missing) or inside a line.
+        for (int cut = lines[0].Length + 1; cut < yaml.Length - 1; cut++)
+        {
+            string truncated = yaml[..cut];
+            var ex = Assert.Throws<ConfigurationException>(() => ConfigurationYaml.Read(truncated, File));
+            int lastLine = truncated.TrimEnd('\n').Split('\n').Length;
+            Assert.True(ex.Line == lastLine, $"cut at {cut}: line {ex.Line}, expected {lastLine}: {ex.Message}");
+            Assert.Equal("(document)", ex.Field);
+            Assert.Contains("cut short", ex.Message);
+            if (yaml[cut - 1] == '\n') refusedWhereValid++;
+        }
+        Assert.True(refusedWhereValid > 20);
+        // The whole file without its final newline is complete.
+        Expect.SameConfiguration(Samples.FullyPopulated(), ConfigurationYaml.Read(yaml.TrimEnd('\n'), File));
+    }
+
+    [Fact]
+    public void The_end_line_is_required_only_of_files_DomainShare_wrote_and_may_be_followed_by_hand_edits()
+    {
+        // A hand-written file, or one written before the end line existed, is read as before.
+        Assert.Equal("mx1.example.com", ConfigurationYaml.Read("serverName: mx1.example.com\n", File).ServerName);
+        Assert.Equal("mx1.example.com", ConfigurationYaml.Read(
+            "# DomainShare server configuration. Written by DomainShare; hand edits are checked on the next read.\nserverName: mx1.example.com\n", File).ServerName);
+        // A peer an administrator appends below the end line (the peers come last) is read: the end line is still there,
+        // with CRLF line ends too.
+        string yaml = ConfigurationYaml.Write(new ServerConfiguration { ServerName = "mx1.example.com", Peers = [new PeerConfiguration { Name = "mx2.example.com" }] });
+        var edited = ConfigurationYaml.Read((yaml + "  - name: mx3.example.com\n").ReplaceLineEndings("\r\n"), File);
+        Assert.Equal(["mx2.example.com", "mx3.example.com"], edited.Peers.Select(p => p.Name));
+    }
+
+    [Fact]
     public void Read_never_echoes_a_refused_secret()
     {
         var ex = Assert.Throws<ConfigurationException>(() => ConfigurationYaml.Read("serverName: mx1.example.com\nminger:\n  secret: 'abcdefghijklmno'\n", File));

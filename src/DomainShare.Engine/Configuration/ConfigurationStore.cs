@@ -87,11 +87,20 @@ public sealed class ConfigurationStore
         }
         catch (DecoderFallbackException ex)
         {
-            throw new ConfigurationException(FilePath, 0, "(document)", "the file is not UTF-8 text", ex);
+            int line = LineOfFirstInvalidByte(bytes);
+            throw new ConfigurationException(FilePath, line, "(document)", $"the file is not UTF-8 text: line {line} holds a byte that is not (binary data, or another encoding)", ex);
         }
         var config = ConfigurationYaml.Read(text, FilePath);
         Cache[FilePath] = (hash, config);
         return config;
+    }
+
+    /// <summary>The 1-based line of the first byte that is not valid UTF-8 in <paramref name="bytes"/>.</summary>
+    private static int LineOfFirstInvalidByte(ReadOnlySpan<byte> bytes)
+    {
+        var chars = new char[bytes.Length];
+        System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int valid, out _, replaceInvalidSequences: false);
+        return bytes[..valid].Count((byte)'\n') + 1;
     }
 
     /// <summary>Writes a new configuration. Refuses to replace an existing file unless <paramref name="force"/> is set.</summary>

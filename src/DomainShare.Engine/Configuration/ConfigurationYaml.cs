@@ -13,8 +13,22 @@ namespace DomainShare.Engine.Configuration;
 /// </summary>
 public static class ConfigurationYaml
 {
+    private const string HeaderText = "DomainShare server configuration. Written by DomainShare; hand edits are checked on the next read. "
+                                      + "Keep its last line: a file without it was cut short and is refused.";
+
+    /// <summary>
+    /// The first line of every file DomainShare writes. A file that starts with it must also hold <see cref="EndLine"/>,
+    /// which DomainShare writes last: a copy or an in-place editor that stopped half-way (a full disk) leaves a file that
+    /// may still be valid YAML, but with settings, domains or peers missing, and that must not be run or rewritten.
+    /// </summary>
+    public const string HeaderLine = "# " + HeaderText;
+
+    /// <summary>The last line of every file DomainShare writes (see <see cref="HeaderLine"/>).</summary>
+    public const string EndLine = "# End of the DomainShare configuration.";
+
     public static ServerConfiguration Read(string yaml, string file)
     {
+        RequireWholeFile(yaml, file);
         var stream = new YamlStream();
         try
         {
@@ -42,6 +56,17 @@ public static class ConfigurationYaml
             throw new ConfigurationException(file, (int)stream.Documents[1].RootNode.Start.Line, "(document)", "the file holds more than one YAML document");
         var reader = new Reader(file);
         return reader.ReadRoot(stream.Documents[0].RootNode);
+    }
+
+    /// <summary>A file DomainShare wrote (its first line is <see cref="HeaderLine"/>) must still hold its <see cref="EndLine"/>.</summary>
+    private static void RequireWholeFile(string yaml, string file)
+    {
+        var lines = yaml.Split('\n');
+        if (lines[0].TrimEnd() != HeaderLine || lines.Any(l => l.TrimEnd() == EndLine)) return;
+        int last = Math.Max(1, lines.Length - (yaml.EndsWith('\n') ? 1 : 0));
+        throw new ConfigurationException(file, last, "(document)",
+            $"the file ends at line {last} without its last line '{EndLine}': it was cut short (an interrupted copy, or an editor that ran out of disk space) " +
+            "and settings, domains or peers may be missing. Restore it from a copy; if it really is complete, add that line at its end");
     }
 
     /// <summary>The field path (<c>peers[1].smtpPort</c>) of the key at <paramref name="at"/> in the first document if it repeats an earlier key of its mapping, or null.</summary>
@@ -419,7 +444,7 @@ public static class ConfigurationYaml
         var e = new Emitter(text, new EmitterSettings(2, int.MaxValue, false, 1024, false, true, "\n"));
         e.Emit(new StreamStart());
         e.Emit(new DocumentStart());
-        e.Emit(new Comment("DomainShare server configuration. Written by DomainShare; hand edits are checked on the next read.", false));
+        e.Emit(new Comment(HeaderText, false));
         e.Emit(new MappingStart());
         Pair(e, "serverName", c.ServerName);
         Pair(e, "dataDirectory", c.DataDirectory);
@@ -498,7 +523,7 @@ public static class ConfigurationYaml
         e.Emit(new MappingEnd());
         e.Emit(new DocumentEnd(true));
         e.Emit(new StreamEnd());
-        return text.ToString();
+        return text.ToString() + EndLine + "\n";
     }
 
     private static void Key(IEmitter e, string key) => e.Emit(new Scalar(key));

@@ -179,6 +179,22 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         return BeginDraft(reversePath, fresh, source ?? MessageSource.Internal);
     }
 
+    /// <summary>
+    /// <see cref="IMessageSink"/>: false when the file system of the queue has fewer than <paramref name="bytes"/> bytes
+    /// free (the SMTP server then refuses MAIL FROM with that SIZE= with 452); true when it cannot tell.
+    /// </summary>
+    public bool HasRoomFor(long bytes)
+    {
+        try
+        {
+            return bytes <= new DriveInfo(Folder).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Commits a whole message in one call (bounces). Returns the queue id.</summary>
     public async ValueTask<string> EnqueueAsync(string? reversePath, IReadOnlyList<QueuedRecipient> recipients, ReadOnlyMemory<byte> content, MessageSource? source, CancellationToken ct)
     {
@@ -544,7 +560,13 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     private QueuedMessage Load(string id)
     {
         var message = QueueFormat.Deserialize(File.ReadAllBytes(EnvelopePath(id)), id);
-        if (!File.Exists(ContentPath(id))) throw new InvalidDataException("its content file is missing");
+        var content = new FileInfo(ContentPath(id));
+        if (!content.Exists) throw new InvalidDataException("its content file is missing");
+        // A commit writes the content to disk before the envelope names its size: a shorter or longer file was cut or
+        // changed afterwards, and half a message must never be delivered.
+        if (content.Length != message.Size)
+            throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"its content file has {content.Length} bytes, the envelope says {message.Size}"));
         return message;
     }
 
@@ -583,7 +605,11 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             string id = Path.GetFileNameWithoutExtension(path);
             if (!QueueFormat.IsValidId(id) || entries.ContainsKey(id) || File.Exists(EnvelopePath(id))) continue;
             // Content without envelope: a commit that never reached its commit point (the client was never told 250).
-            if (TryDelete(path)) orphans++;
+            if (TryDelete(path))
+            {
+                orphans++;
+                log.Write(LogLevel.Warning, $"Queue: content file {path} has no envelope (a message whose commit never finished; its client was not told 250); deleted.");
+            }
         }
         if (drafts + orphans > 0)
             DurableFile.FlushDirectory(Folder);

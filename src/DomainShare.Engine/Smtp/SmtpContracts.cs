@@ -55,6 +55,12 @@ public interface IMessageSink
 {
     /// <summary>Starts a message. Throws <see cref="SmtpStorageException"/> when the spool cannot take it (answer 452).</summary>
     IMessageDraft Begin(SmtpEnvelope envelope);
+
+    /// <summary>
+    /// False when the spool has no room now for a message of <paramref name="bytes"/> bytes, the size a client announced
+    /// with MAIL FROM's SIZE= (RFC 1870 §6.1): the client is told 452 4.3.1 before it sends the content. True when unsure.
+    /// </summary>
+    bool HasRoomFor(long bytes) => true;
 }
 
 /// <summary>A message being received. Disposing a draft that was not committed deletes everything it wrote.</summary>

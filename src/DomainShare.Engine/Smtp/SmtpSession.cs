@@ -347,11 +347,32 @@ internal sealed class SmtpSession
             Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n"u8);
             return Next.Continue;
         }
+        if (parameters.Size is long announced && !HasRoomFor(announced))
+        {
+            // The disk is too full for the size the client announced: refuse now rather than after the whole content.
+            Reply("452 4.3.1 Insufficient system storage, try again later\r\n"u8);
+            return Next.Continue;
+        }
         inTransaction = true;
         reversePath = path;
         mailParameters = parameters;
         Reply("250 2.1.0 Sender OK\r\n"u8);
         return Next.Continue;
+    }
+
+    private bool HasRoomFor(long bytes)
+    {
+        try
+        {
+            if (server.Sink.HasRoomFor(bytes)) return true;
+            server.Warn(string.Create(CultureInfo.InvariantCulture, $"SMTP {Id}: refused MAIL FROM with SIZE={bytes}: the spool has no room for it now."));
+            return false;
+        }
+        catch (Exception e)
+        {
+            server.Fault($"SMTP {Id}: the spool could not tell its free space", e);
+            return true; // the end of DATA still answers 452 if the content does not fit
+        }
     }
 
     private Next Rcpt(ReadOnlySpan<byte> argument, SmtpServer.State state)

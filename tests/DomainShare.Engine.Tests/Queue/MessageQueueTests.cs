@@ -144,6 +144,47 @@ public sealed class MessageQueueTests : IDisposable
         Assert.Equal(new QueueRecovery(1, 0, 0, 0), again.Recovery);
     }
 
+    [Fact]
+    public async Task A_content_file_cut_short_emptied_or_grown_is_quarantined_never_delivered_in_part()
+    {
+        string good, cut, emptied, grown;
+        var content = Encoding.ASCII.GetBytes("Subject: whole\r\n\r\n" + new string('x', 5000) + "\r\n");
+        using (var queue = MessageQueue.Open(folder.Path, log: log))
+        {
+            good = await CommitAsync(queue, content);
+            cut = await CommitAsync(queue, content);
+            emptied = await CommitAsync(queue, content);
+            grown = await CommitAsync(queue, content);
+        }
+        File.WriteAllBytes(Path.Combine(QueueDir, cut + ".eml"), content[..(content.Length / 2)]);
+        File.WriteAllBytes(Path.Combine(QueueDir, emptied + ".eml"), []);
+        File.AppendAllText(Path.Combine(QueueDir, grown + ".eml"), "appended by hand\r\n");
+
+        using (var reopened = MessageQueue.Open(folder.Path, log: log))
+        {
+            Assert.Equal(good, Assert.Single(reopened.List()).Id);
+            Assert.Equal(3, reopened.Recovery!.Quarantined);
+        }
+        var quarantined = Directory.GetFiles(Path.Combine(QueueDir, "quarantine")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(new[] { cut, emptied, grown }.SelectMany(id => new[] { id + ".eml", id + ".json" }).Order(StringComparer.Ordinal), quarantined);
+        foreach (var id in new[] { cut, emptied, grown })
+            Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(id) && l.Contains($"the envelope says {content.Length}"));
+    }
+
+    [Fact]
+    public void Each_content_file_without_an_envelope_is_deleted_with_a_log_line_naming_it()
+    {
+        string[] orphans = ["20250101000000001-bbbbbbbbbb", "20250101000000002-bbbbbbbbbb"];
+        Directory.CreateDirectory(QueueDir);
+        foreach (var id in orphans) File.WriteAllText(Path.Combine(QueueDir, id + ".eml"), "Subject: never committed\r\n\r\n");
+
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        Assert.Equal(new QueueRecovery(0, 0, 2, 0), queue.Recovery);
+        Assert.Empty(QueueFiles());
+        foreach (var id in orphans)
+            Assert.Single(log.Lines, l => l.StartsWith("Warning:", StringComparison.Ordinal) && l.Contains(id + ".eml") && l.Contains("no envelope"));
+    }
+
     [Theory]
     [InlineData("CreateDraft")]
     [InlineData("WriteContent")]

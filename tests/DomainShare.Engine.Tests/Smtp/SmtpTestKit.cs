@@ -78,6 +78,8 @@ internal sealed class FileSink : IMessageSink, IDisposable
     public volatile bool FailAtWrite;
     public volatile bool FailAtCommit;
     public volatile bool ThrowUnexpectedAtWrite;
+    /// <summary>The free space the sink reports for MAIL FROM's SIZE=; null: room for anything.</summary>
+    public long? Room;
 
     public ConcurrentQueue<StoredMessage> Committed { get; } = new();
     public int Begun => Volatile.Read(ref begun);
@@ -94,6 +96,8 @@ internal sealed class FileSink : IMessageSink, IDisposable
         int n = Interlocked.Increment(ref counter);
         return new Draft(this, envelope, folder.File($"draft-{n}.eml"), $"Q{n:D4}");
     }
+
+    public bool HasRoomFor(long bytes) => Room is not long room || bytes <= room;
 
     public void Dispose() => folder.Dispose();
 
