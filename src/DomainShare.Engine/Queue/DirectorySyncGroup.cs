@@ -9,7 +9,7 @@ namespace DomainShare.Engine.Queue;
 /// </summary>
 internal sealed class DirectorySyncGroup(string directory, Action<string>? flush = null)
 {
-    private readonly Action<string> flush = flush ?? DurableFile.FlushDirectory;
+    private readonly Action<string> flush = flush ?? DurableFile.FlushDirectoryOrThrow;
     private readonly object gate = new();
     private TaskCompletionSource? next;
     private bool running;

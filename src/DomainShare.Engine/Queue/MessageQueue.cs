@@ -21,7 +21,7 @@ public sealed record MessageQueueOptions
 }
 
 /// <summary>The storage steps of the queue, named for fault injection in tests.</summary>
-internal enum QueueStep { CreateDraft, WriteContent, FlushContent, WriteEnvelope, MoveContent, MoveEnvelope, RewriteEnvelope }
+internal enum QueueStep { CreateDraft, WriteContent, FlushContent, WriteEnvelope, MoveContent, MoveEnvelope, FlushFolder, RewriteEnvelope }
 
 /// <summary>What the queue found and tidied when its owner opened it.</summary>
 public sealed record QueueRecovery(int Messages, int DraftsDeleted, int OrphanedContentDeleted, int Quarantined);
@@ -286,8 +286,21 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             throw;
         }
         // Past the commit point: the message will be delivered. The folder flush makes the renames durable; it is not
-        // cancelled, so a 250 is only ever given for a message that survives a power cut.
-        await rootSync.SyncAsync().ConfigureAwait(false);
+        // cancelled, so a 250 is only ever given for a message that survives a power cut. When it fails, the message
+        // stays queued (it is delivered unless the power fails first) but the client is told to send it again: at worst
+        // it arrives twice, never is it lost behind a 250.
+        try
+        {
+            Fault(QueueStep.FlushFolder);
+            await rootSync.SyncAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref commitFailures);
+            log.Write(LogLevel.Warning, $"Queue: {id} is queued but the queue folder could not be flushed to disk ({ex.Message}); the client is told to send it again, so it may arrive twice.");
+            RaiseReady(id);
+            throw new SmtpStorageException($"4.3.1 The queue cannot confirm the message is on disk: {ex.Message}", ex);
+        }
         Interlocked.Increment(ref committed);
         log.Write(LogLevel.Information,
             $"Queue: {id} queued from {message.Source?.Address ?? "this server"}, <{message.ReversePath}> to {message.Recipients.Count} recipient(s), {message.Size} bytes.");

@@ -59,6 +59,22 @@ public static partial class DurableFile
         finally { _ = Close(fd); }
     }
 
+    /// <summary>
+    /// <see cref="FlushDirectory"/> for callers that must not report success on a failure (the spool's commit): an
+    /// <see cref="IOException"/> when the folder cannot be opened or fsync fails (EIO: the renames may not be durable).
+    /// </summary>
+    public static void FlushDirectoryOrThrow(string directory)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        int fd = Open(directory, 0 /* O_RDONLY */);
+        if (fd < 0) throw new IOException($"Cannot open the folder '{directory}' to flush it (errno {Marshal.GetLastPInvokeError()}).");
+        try
+        {
+            if (Fsync(fd) != 0) throw new IOException($"fsync of the folder '{directory}' failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+        finally { _ = Close(fd); }
+    }
+
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Open(string path, int flags);
 

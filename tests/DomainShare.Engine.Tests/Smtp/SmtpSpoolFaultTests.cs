@@ -123,6 +123,38 @@ public sealed class SmtpSpoolFaultTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_flush_of_the_queue_folder_after_the_commit_keeps_the_message_and_tells_the_client_452_to_send_it_again()
+    {
+        // Past the commit point nothing is undone (delivery may already have started): the message stays queued, and
+        // the client, told 452, sends it again. At worst it arrives twice; it is never lost behind a 250.
+        var queue = MessageQueue.Open(folder.Path, new MessageQueueOptions
+        {
+            Fault = s => s == QueueStep.FlushFolder ? new IOException("fsync: Input/output error", Eio) : null,
+        }, log);
+        try
+        {
+            await using var server = new SmtpServer(Options(), new TestPolicy(), queue, log);
+            await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
+            using var client = await ConnectAsync(server);
+            var e = await Assert.ThrowsAsync<SmtpCommandException>(() => client.SendAsync(Message("Folder flush fails")));
+            Assert.Equal(452, (int)e.StatusCode);
+            Assert.StartsWith("4.3.1", e.Message);
+            await client.DisconnectAsync(quit: true);
+
+            Assert.Single(queue.List());
+            Assert.Equal(1, queue.CommitFailures);
+            Assert.Equal(0, server.GetStatistics().MessagesAccepted);
+            Assert.Contains(log.At(LogLevel.Warning), l => l.Contains("may arrive twice", StringComparison.Ordinal));
+        }
+        finally
+        {
+            queue.Dispose();
+        }
+        using var reopened = MessageQueue.Open(folder.Path, log: log);
+        Assert.Equal(new QueueRecovery(1, 0, 0, 0), reopened.Recovery);
+    }
+
+    [Fact]
     public async Task A_client_that_announces_more_than_the_spool_has_room_for_is_told_452_at_MAIL_FROM()
     {
         await using var f = await SmtpFixture.StartAsync();
