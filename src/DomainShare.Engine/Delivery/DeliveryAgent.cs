@@ -49,6 +49,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
     private Task? scheduler;
     private Task? reaper;
     private long delivered, deferred, failed, bounces, reroutes, loopsHeld, attempts;
+    /// <summary>The scheduler's turn: true when the next free slot goes to a retry rather than to new mail (scheduler thread only).</summary>
+    private bool retryTurn;
 
     /// <param name="queue">The queue to deliver from (opened as owner).</param>
     /// <param name="accounts">This server's accounts (local recipients' Maildirs, enabled flag, quota).</param>
@@ -128,7 +130,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
                     nextRescan = now + options.RescanInterval;
                 }
                 DateTimeOffset wakeAt = nextRescan;
-                bool full = false;
+                var fresh = new Queue<string>();
+                var retries = new Queue<string>();
                 foreach (var message in queue.Snapshot().OrderBy(m => m.NextAttempt).ThenBy(m => m.Id, StringComparer.Ordinal))
                 {
                     if (inFlight.ContainsKey(message.Id)) continue;
@@ -146,12 +149,22 @@ public sealed class DeliveryAgent : IAsyncDisposable
                         if (message.NextAttempt < wakeAt) wakeAt = message.NextAttempt;
                         break;
                     }
+                    (message.Attempts == 0 ? fresh : retries).Enqueue(message.Id);
+                }
+                // New mail and retries take turns at the free slots: a backlog of retries for a peer that is down never
+                // makes new mail (for a local user, for a working peer) wait behind all of it, and a flood of new mail
+                // never starves the retries.
+                bool full = false;
+                while (fresh.Count + retries.Count > 0)
+                {
                     if (inFlight.Count >= Math.Max(1, options.MaxConcurrentMessages))
                     {
                         full = true; // a finishing delivery wakes the scheduler
                         break;
                     }
-                    Launch(message.Id, ct);
+                    var next = retries.Count == 0 || (fresh.Count > 0 && !retryTurn) ? fresh : retries;
+                    retryTurn = next == fresh;
+                    Launch(next.Dequeue(), ct);
                 }
                 var wait = full ? options.RescanInterval : wakeAt - time.GetUtcNow();
                 if (wait > TimeSpan.Zero) await WaitForWakeAsync(wait, ct).ConfigureAwait(false);
