@@ -50,6 +50,12 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             var users = peers.ToDictionary(p => p, p => new[] { $"{p.Label}1@example.com", $"{p.Label}2@example.com" });
             foreach (var (peer, addresses) in users)
                 foreach (var address in addresses) peer.AddAccount(address);
+            // A peer that works throughout: mail for it must not wait for the faulty ones.
+            var healthy = new FaultyPeer("healthy", PeerFault.Healthy, cluster.Root, "secret-of-healthy-0123456789", clock);
+            peers.Add(healthy);
+            const string Working = "hanna@example.com";
+            healthy.AddAccount(Working);
+            var faulty = peers.Where(p => p != healthy).ToList();
 
             var a = cluster.Add("pfa", "secret-of-pfa-0123456789");
             var run = cluster.SetUpAndStart([a],
@@ -66,11 +72,11 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
 
             // N messages for the users of each peer, some to a user of every peer and A's own user at once, and mail
             // for A's own user alone: counted by Message-ID and recipient.
-            var expected = peers.ToDictionary(p => p, _ => new HashSet<(string Id, string To)>());
+            var expected = faulty.ToDictionary(p => p, _ => new HashSet<(string Id, string To)>());
             var localTokens = new List<string>();
             var messages = new List<MimeMessage>();
             for (int i = 0; i < perPeer; i++)
-                foreach (var peer in peers)
+                foreach (var peer in faulty)
                 {
                     string to = users[peer][i % 2];
                     var token = Mail.NewToken($"pf-{peer.Label}");
@@ -80,8 +86,8 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             for (int i = 0; i < mixed; i++)
             {
                 var token = Mail.NewToken("pf-mixed");
-                messages.Add(Mail.Message(token, [Local, .. peers.Select(p => users[p][0])], bodyBytes: 4096));
-                foreach (var peer in peers) expected[peer].Add(($"{token}@client.test", users[peer][0]));
+                messages.Add(Mail.Message(token, [Local, .. faulty.Select(p => users[p][0])], bodyBytes: 4096));
+                foreach (var peer in faulty) expected[peer].Add(($"{token}@client.test", users[peer][0]));
                 localTokens.Add(token);
             }
             for (int i = 0; i < 2; i++)
@@ -100,6 +106,8 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             // Meanwhile a fresh session gets its greeting and A's own user gets mail, each probe timed.
             var greetings = new List<double>();
             var localLatencies = new List<double>();
+            var workingLatencies = new List<double>();
+            var workingIds = new List<string>();
             var window = Stopwatch.StartNew();
             Dictionary<FaultyPeer, List<QueuedRecipient>> waiting;
             while (true)
@@ -109,14 +117,24 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
                 {
                     greetings.Add(probe.Elapsed.TotalMilliseconds);
                     var token = Mail.NewToken("pf-probe");
+                    var working = Mail.NewToken("pf-working");
                     var probeSent = Stopwatch.StartNew();
                     client.Send(Mail.Message(token, Local));
+                    client.Send(Mail.Message(working, Working));
                     client.Disconnect(quit: true);
-                    Mail.AwaitDelivery(maildir, token, TimeSpan.FromSeconds(30));
-                    localLatencies.Add(probeSent.Elapsed.TotalMilliseconds);
+                    workingIds.Add($"{working}@client.test");
                     localTokens.Add(token);
+                    double? local = null, peer = null;
+                    Assert.True(Cluster.Eventually(() =>
+                    {
+                        if (local is null && Mail.Delivered(maildir, token).Count > 0) local = probeSent.Elapsed.TotalMilliseconds;
+                        if (peer is null && healthy.Stored.Any(d => d.MessageId == workingIds[^1])) peer = probeSent.Elapsed.TotalMilliseconds;
+                        return local is not null && peer is not null;
+                    }, TimeSpan.FromSeconds(30), pollMs: 20), $"During the faults, A's own user (after {local} ms) or the working peer (after {peer} ms) did not get its mail within 30 s.");
+                    localLatencies.Add(local!.Value);
+                    workingLatencies.Add(peer!.Value);
                 }
-                waiting = Waiting(a, peers);
+                waiting = Waiting(a, faulty);
                 bool enough = waiting.All(w => w.Value.Count > 0 && w.Value.Min(r => r.Attempts) >= 3);
                 if (enough || window.Elapsed > maxFault) break;
                 Thread.Sleep(1000);
@@ -124,12 +142,12 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             var faultLasted = window.Elapsed;
             var counters = a.Counters();
             output.WriteLine($"Fault window {faultLasted.TotalSeconds:0.0} s; A's counters: {string.Join(", ", counters.Select(c => $"{c.Key}={c.Value}"))}");
-            foreach (var peer in peers)
+            foreach (var peer in faulty)
                 output.WriteLine($"{peer}: {peer.Connections} connections, {peer.Transactions} transactions, played: " +
                                  string.Join(", ", peer.FaultsPlayed.Select(f => $"{f.Key} ×{f.Value}")));
 
             // While faulty: every recipient of a faulty peer is still queued for that peer, was tried again, and says why.
-            foreach (var peer in peers)
+            foreach (var peer in faulty)
             {
                 var rs = waiting[peer];
                 output.WriteLine($"{peer.Label}: {rs.Count} recipients waiting, attempts {rs.Min(r => r.Attempts)}..{rs.Max(r => r.Attempts)}; last errors: " +
@@ -144,14 +162,14 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             Assert.Empty(relayHost.Messages);
             Assert.Equal(0, counters["BouncesQueued"]);
             Assert.Equal(0, counters["FailedRecipients"]);
-            Assert.Equal(perPeer * peers.Count + mixed, counters["QueueMessages"]);
+            Assert.Equal(perPeer * faulty.Count + mixed, counters["QueueMessages"]);
             foreach (var token in localTokens) Assert.Single(Mail.Delivered(maildir, token));
 
             // What the administrator sees: every message waiting, with its destination, attempts and reason.
             var queueRun = cluster.Invoke($"Get-DomainShareQueue {a.Cfg}").AssertSuccess();
             var entries = queueRun.OfKind<QueueEntry>("Destinations").ToList();
-            Assert.Equal(perPeer * peers.Count + mixed, entries.Count);
-            foreach (var peer in peers)
+            Assert.Equal(perPeer * faulty.Count + mixed, entries.Count);
+            foreach (var peer in faulty)
             {
                 var own = entries.Where(e => e.Destinations.SequenceEqual([peer.PeerName])).ToList();
                 Assert.Equal(perPeer, own.Count);
@@ -162,18 +180,18 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
 
             // Recovery: every peer works again (the one that was down starts listening); nobody tells A.
             var recovered = clock.Elapsed;
-            foreach (var peer in peers) peer.Recover();
+            foreach (var peer in faulty) peer.Recover();
             bool drained = Cluster.Eventually(
-                () => peers.All(p => Missing(p, expected[p]).Count == 0) && a.QueueCount() == 0, maxDrain, pollMs: 250);
+                () => faulty.All(p => Missing(p, expected[p]).Count == 0) && a.QueueCount() == 0, maxDrain, pollMs: 250);
             var drainTime = clock.Elapsed - recovered;
             output.WriteLine($"{(drained ? "Drained" : "NOT drained")} {drainTime.TotalSeconds:0.0} s after the recovery; queue {a.QueueCount()}.");
 
             // Connections: A keeps at most its per-destination limit open to a peer; none hang from the fault.
-            bool settled = Cluster.Eventually(() => peers.All(p => p.OpenSessions <= 4), TimeSpan.FromSeconds(15));
+            bool settled = Cluster.Eventually(() => faulty.All(p => p.OpenSessions <= 4), TimeSpan.FromSeconds(15));
             int socketsAfter = Sockets(a);
             counters = a.Counters();
 
-            foreach (var peer in peers)
+            foreach (var peer in faulty)
             {
                 var copies = Copies(peer);
                 var lost = Missing(peer, expected[peer]);
@@ -200,11 +218,14 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
                 $"p50 {Figures.Percentile(greetings, 50):0} ms, max {greetings[^1]:0} ms over {greetings.Count} probes");
             Figures.Record(output, Area, "A's own user during the faults: sent to in the Maildir (ms)", "at once",
                 $"p50 {Figures.Percentile(localLatencies, 50):0} ms, max {localLatencies[^1]:0} ms over {localLatencies.Count} probes");
+            workingLatencies.Sort();
+            Figures.Record(output, Area, "a working peer during the faults: sent to stored at the peer (ms)", "at once",
+                $"p50 {Figures.Percentile(workingLatencies, 50):0} ms, max {workingLatencies[^1]:0} ms over {workingLatencies.Count} probes");
             Figures.Record(output, Area, "queue drained after recovery (all peers)", "yes", drained ? $"yes, {drainTime.TotalSeconds:0.0} s" : $"no, {a.QueueCount()} left");
             Figures.Record(output, Area, "A's open sockets before the fault / after the drain", "no growth beyond the connection limits",
-                $"{socketsBefore} / {socketsAfter}; sessions still open at the peers: {string.Join(", ", peers.Select(p => $"{p.Label} {p.OpenSessions}"))}");
+                $"{socketsBefore} / {socketsAfter}; sessions still open at the peers: {string.Join(", ", faulty.Select(p => $"{p.Label} {p.OpenSessions}"))}");
 
-            foreach (var peer in peers)
+            foreach (var peer in faulty)
             {
                 var lost = Missing(peer, expected[peer]);
                 Assert.True(lost.Count == 0, $"{peer.Label}: {lost.Count} message(s) never arrived, e.g. {string.Join(", ", lost.Take(3))}");
@@ -218,7 +239,8 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             Assert.Equal(0, counters["BouncesQueued"]);
             Assert.Equal(0, counters["FailedRecipients"]);
             foreach (var token in localTokens) Assert.Single(Mail.Delivered(maildir, token));
-            Assert.True(settled, $"Sessions A left open at the peers: {string.Join(", ", peers.Select(p => $"{p.Label} {p.OpenSessions}"))}");
+            Assert.All(workingIds, id => Assert.Single(healthy.Stored, d => d.MessageId == id));
+            Assert.True(settled, $"Sessions A left open at the peers: {string.Join(", ", faulty.Select(p => $"{p.Label} {p.OpenSessions}"))}");
             output.WriteLine($"Whole test {clock.Elapsed.TotalSeconds:0.0} s.");
         }
         finally

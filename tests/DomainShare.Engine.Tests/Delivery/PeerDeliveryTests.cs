@@ -74,6 +74,32 @@ public sealed class PeerDeliveryTests
         await rig.WaitUntilAsync(() => backlog.All(id => rig.Queue.Get(id)!.Attempts > before[id]), "every message of the backlog tried again");
     }
 
+    [Fact]
+    public async Task A_peer_that_hangs_mid_session_takes_no_more_delivery_slots_than_its_connections()
+    {
+        await using var rig = new DeliveryRig();
+        string maildir = rig.AddAccount("ann@example.com");
+        var hanging = rig.AddPeer();
+        hanging.Sink!.StallAtMail = true;
+        var working = rig.AddPeer();
+        // Its transactions hang far longer than this test waits for anything.
+        rig.Options = rig.Options with { MaxConcurrentMessages = 4, MaxConnectionsPerDestination = 1, CommandTimeout = TimeSpan.FromSeconds(60) };
+        string[] stuck = [.. await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => rig.CommitAsync("ann@example.com", [ToPeer("bob@example.com", hanging)])))];
+        await rig.StartAgentAsync();
+        await rig.WaitUntilAsync(() => hanging.Sink.Commands.Any(c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)), "a transaction hangs at MAIL");
+
+        // Mail for a local user and for a working peer does not wait for delivery slots held by the hanging peer's mail.
+        string local = await rig.CommitAsync("x@outside.test", [Local("ann@example.com")]);
+        string other = await rig.CommitAsync("x@outside.test", [ToPeer("cat@example.com", working)]);
+        await rig.WaitUntilGoneAsync(local);
+        await rig.WaitUntilGoneAsync(other);
+
+        Assert.Single(NewMail(maildir));
+        Assert.Single(working.Sink!.Messages);
+        Assert.Equal(1, hanging.Sink.Connections);
+        Assert.All(stuck, id => Assert.Equal(0, rig.Queue.Get(id)!.Attempts)); // the hanging transaction has not ended yet
+    }
+
     /// <summary>A message store that calls <paramref name="onStore"/> before each message it stores.</summary>
     private sealed class ObservedStore(IMessageStore inner, Action onStore) : IMessageStore
     {
