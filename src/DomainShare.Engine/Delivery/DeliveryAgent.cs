@@ -21,6 +21,9 @@ namespace DomainShare.Engine.Delivery;
 /// <item>with <c>KeepQueuedOnDeliveryError</c> (default) mail for a peer waits for that peer; without it, a recipient
 /// goes to the relay host after <see cref="DeliveryAgentOptions.PeerAttemptsBeforeRelayHost"/> failed attempts;</item>
 /// <item>relay-host recipients go to <c>smtp.relayHost</c>;</item>
+/// <item>scheduling: new mail and retries take turns at the free delivery slots, and a destination never has more
+/// messages in delivery than <see cref="DeliveryAgentOptions.MaxConnectionsPerDestination"/>, so a backlog for a peer
+/// that is down, or a peer that hangs in the middle of a session, never holds up mail for others;</item>
 /// <item>loop protection: a recipient is never sent back to the peer the message came from;</item>
 /// <item>failures (permanent, or pending when the queue lifetime ends) are bounced to the sender through the queue
 /// itself, except for bounces, which are never bounced.</item>
