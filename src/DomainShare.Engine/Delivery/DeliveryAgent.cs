@@ -21,6 +21,9 @@ namespace DomainShare.Engine.Delivery;
 /// <item>with <c>KeepQueuedOnDeliveryError</c> (default) mail for a peer waits for that peer; without it, a recipient
 /// goes to the relay host after <see cref="DeliveryAgentOptions.PeerAttemptsBeforeRelayHost"/> failed attempts;</item>
 /// <item>relay-host recipients go to <c>smtp.relayHost</c>;</item>
+/// <item>scheduling: new mail and retries take turns at the free delivery slots, and a destination never has more
+/// messages in delivery than <see cref="DeliveryAgentOptions.MaxConnectionsPerDestination"/>, so a backlog for a peer
+/// that is down, or a peer that hangs in the middle of a session, never holds up mail for others;</item>
 /// <item>loop protection: a recipient is never sent back to the peer the message came from;</item>
 /// <item>failures (permanent, or pending when the queue lifetime ends) are bounced to the sender through the queue
 /// itself, except for bounces, which are never bounced.</item>
@@ -49,6 +52,10 @@ public sealed class DeliveryAgent : IAsyncDisposable
     private Task? scheduler;
     private Task? reaper;
     private long delivered, deferred, failed, bounces, reroutes, loopsHeld, attempts;
+    /// <summary>The scheduler's turn: true when the next free slot goes to a retry rather than to new mail (scheduler thread only).</summary>
+    private bool retryTurn;
+    /// <summary>Messages being delivered per SMTP destination (a peer's <see cref="SmtpDestination.Key"/>, or <c>relayhost</c>), never more than its connections.</summary>
+    private readonly Dictionary<string, int> busyDestinations = new(StringComparer.Ordinal);
 
     /// <param name="queue">The queue to deliver from (opened as owner).</param>
     /// <param name="accounts">This server's accounts (local recipients' Maildirs, enabled flag, quota).</param>
@@ -128,7 +135,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
                     nextRescan = now + options.RescanInterval;
                 }
                 DateTimeOffset wakeAt = nextRescan;
-                bool full = false;
+                var fresh = new Queue<QueuedMessage>();
+                var retries = new Queue<QueuedMessage>();
                 foreach (var message in queue.Snapshot().OrderBy(m => m.NextAttempt).ThenBy(m => m.Id, StringComparer.Ordinal))
                 {
                     if (inFlight.ContainsKey(message.Id)) continue;
@@ -146,12 +154,26 @@ public sealed class DeliveryAgent : IAsyncDisposable
                         if (message.NextAttempt < wakeAt) wakeAt = message.NextAttempt;
                         break;
                     }
+                    (message.Attempts == 0 ? fresh : retries).Enqueue(message);
+                }
+                // New mail and retries take turns at the free slots: a backlog of retries for a peer that is down never
+                // makes new mail (for a local user, for a working peer) wait behind all of it, and a flood of new mail
+                // never starves the retries. A destination gets no more messages at once than it has connections: mail
+                // for a peer that hangs mid-session waits in the queue, not in a slot that mail for others needs.
+                bool full = false;
+                while (fresh.Count + retries.Count > 0)
+                {
                     if (inFlight.Count >= Math.Max(1, options.MaxConcurrentMessages))
                     {
                         full = true; // a finishing delivery wakes the scheduler
                         break;
                     }
-                    Launch(message.Id, ct);
+                    var next = retries.Count == 0 || (fresh.Count > 0 && !retryTurn) ? fresh : retries;
+                    var message = next.Dequeue();
+                    var destinations = SmtpDestinationsOf(message);
+                    if (!TryReserve(destinations)) continue; // a finishing delivery to that destination wakes the scheduler
+                    retryTurn = next == fresh;
+                    Launch(message.Id, destinations, ct);
                 }
                 var wait = full ? options.RescanInterval : wakeAt - time.GetUtcNow();
                 if (wait > TimeSpan.Zero) await WaitForWakeAsync(wait, ct).ConfigureAwait(false);
@@ -185,7 +207,48 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
     }
 
-    private void Launch(string id, CancellationToken ct)
+    /// <summary>The SMTP destinations the pending recipients of <paramref name="message"/> are routed to now.</summary>
+    private static string[] SmtpDestinationsOf(QueuedMessage message)
+        => message.Recipients
+            .Where(r => r.State == RecipientState.Pending)
+            .Select(r => r.Route switch
+            {
+                QueueRoute.Peer when r.Peer is not null => SmtpDestination.PeerKey(r.Peer),
+                QueueRoute.RelayHost => "relayhost", // whichever it is now
+                _ => null,
+            })
+            .OfType<string>()
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+
+    /// <summary>Counts a message against each of its destinations; false (nothing counted) when one has as many messages as connections.</summary>
+    private bool TryReserve(string[] destinations)
+    {
+        if (destinations.Length == 0) return true;
+        int limit = Math.Max(1, options.MaxConnectionsPerDestination);
+        lock (busyDestinations)
+        {
+            if (destinations.Any(d => busyDestinations.GetValueOrDefault(d) >= limit)) return false;
+            foreach (var d in destinations) busyDestinations[d] = busyDestinations.GetValueOrDefault(d) + 1;
+            return true;
+        }
+    }
+
+    private void Release(string[] destinations)
+    {
+        if (destinations.Length == 0) return;
+        lock (busyDestinations)
+        {
+            foreach (var d in destinations)
+                if (busyDestinations.TryGetValue(d, out int n))
+                {
+                    if (n <= 1) busyDestinations.Remove(d);
+                    else busyDestinations[d] = n - 1;
+                }
+        }
+    }
+
+    private void Launch(string id, string[] destinations, CancellationToken ct)
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var task = Task.Run(async () =>
@@ -209,6 +272,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
             }
             finally
             {
+                Release(destinations);
                 inFlight.TryRemove(id, out _);
                 Wake();
             }

@@ -41,7 +41,7 @@ public sealed record DeliveryAgentOptions
     /// </summary>
     public int PeerAttemptsBeforeRelayHost { get; init; } = Defaults.PeerAttemptsBeforeRelayHost;
 
-    /// <summary>SMTP connections open at once to one peer (or to the relay host).</summary>
+    /// <summary>SMTP connections open at once to one peer (or to the relay host), and messages being delivered to it at once.</summary>
     public int MaxConnectionsPerDestination { get; init; } = 4;
 
     /// <summary>Messages being delivered at once.</summary>

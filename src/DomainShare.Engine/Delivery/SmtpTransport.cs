@@ -15,8 +15,11 @@ namespace DomainShare.Engine.Delivery;
 /// <param name="Peer">The peer's configured name, or null for the relay host.</param>
 internal sealed record SmtpDestination(string Key, string Host, int Port, string Description, string? Peer)
 {
+    /// <summary>The <see cref="Key"/> of the peer named <paramref name="name"/>.</summary>
+    public static string PeerKey(string name) => "peer:" + name.ToLowerInvariant();
+
     public static SmtpDestination ForPeer(PeerConfiguration peer)
-        => new("peer:" + peer.Name.ToLowerInvariant(), peer.Name.Trim('[', ']'), peer.SmtpPort, $"peer '{peer.Name}' ({peer.SmtpAddress})", peer.Name);
+        => new(PeerKey(peer.Name), peer.Name.Trim('[', ']'), peer.SmtpPort, $"peer '{peer.Name}' ({peer.SmtpAddress})", peer.Name);
 
     /// <summary>The relay host from <c>smtp.relayHost</c> (<c>host:port</c>, <c>[v6]:port</c>, or a host alone for port 25); null when none or unusable.</summary>
     public static SmtpDestination? ForRelayHost(string? relayHost)

@@ -1,3 +1,4 @@
+using DomainShare.Engine.Delivery;
 using DomainShare.Engine.Minger;
 using DomainShare.Engine.Queue;
 using static DomainShare.Engine.Tests.DeliveryTests.DeliveryRig;
@@ -41,6 +42,74 @@ public sealed class PeerDeliveryTests
 
         Assert.Equal("", Assert.Single(peer.Sink!.Messages).MailFrom);
         Assert.Contains(peer.Sink.Commands, c => c.StartsWith("MAIL FROM:<>", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task New_mail_takes_turns_with_a_backlog_of_retries_for_a_down_peer_instead_of_waiting_behind_it()
+    {
+        await using var rig = new DeliveryRig();
+        string maildir = rig.AddAccount("ann@example.com");
+        var peer = rig.AddPeer(down: true);
+        // One delivery at a time makes the order visible: which messages the scheduler starts, one after the other.
+        rig.Options = rig.Options with { MaxConcurrentMessages = 1, Retry = new RetrySchedule(TimeSpan.FromMilliseconds(50), 1, TimeSpan.FromMilliseconds(50)) };
+        string[] backlog = [.. await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => rig.CommitAsync("ann@example.com", [ToPeer("bob@example.com", peer)])))];
+        await rig.StartAgentAsync();
+        await rig.WaitUntilAsync(() => backlog.All(id => rig.Queue.Get(id) is { Attempts: >= 1 }), "a first failed attempt of each");
+        await rig.StopAgentAsync();
+        await rig.WaitUntilAsync(() => backlog.All(id => rig.Queue.Get(id)!.NextAttempt < DateTimeOffset.UtcNow), "every retry is due");
+        var before = backlog.ToDictionary(id => id, id => rig.Queue.Get(id)!.Attempts);
+
+        // New mail arrives after the retries fell due: without turns it would wait until all four were tried again.
+        var retriedWhenStored = new List<int>();
+        rig.Store = new ObservedStore(new MaildirMessageStore(), () => retriedWhenStored.Add(backlog.Count(id => rig.Queue.Get(id)!.Attempts > before[id])));
+        string[] fresh = [await rig.CommitAsync("x@outside.test", [Local("ann@example.com")]), await rig.CommitAsync("x@outside.test", [Local("ann@example.com")])];
+        await rig.StartAgentAsync();
+        foreach (var id in fresh) await rig.WaitUntilGoneAsync(id);
+
+        Assert.Equal(2, NewMail(maildir).Length);
+        // The first new message went before any retry; the second after one retry at most: they take turns.
+        Assert.Equal(0, retriedWhenStored[0]);
+        Assert.InRange(retriedWhenStored[1], 0, 1);
+        // And the retries are not starved by new mail: they go on.
+        await rig.WaitUntilAsync(() => backlog.All(id => rig.Queue.Get(id)!.Attempts > before[id]), "every message of the backlog tried again");
+    }
+
+    [Fact]
+    public async Task A_peer_that_hangs_mid_session_takes_no_more_delivery_slots_than_its_connections()
+    {
+        await using var rig = new DeliveryRig();
+        string maildir = rig.AddAccount("ann@example.com");
+        var hanging = rig.AddPeer();
+        hanging.Sink!.StallAtMail = true;
+        var working = rig.AddPeer();
+        // Its transactions hang far longer than this test waits for anything.
+        rig.Options = rig.Options with { MaxConcurrentMessages = 4, MaxConnectionsPerDestination = 1, CommandTimeout = TimeSpan.FromSeconds(60) };
+        string[] stuck = [.. await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => rig.CommitAsync("ann@example.com", [ToPeer("bob@example.com", hanging)])))];
+        await rig.StartAgentAsync();
+        await rig.WaitUntilAsync(() => hanging.Sink.Commands.Any(c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)), "a transaction hangs at MAIL");
+
+        // Mail for a local user and for a working peer does not wait for delivery slots held by the hanging peer's mail.
+        string local = await rig.CommitAsync("x@outside.test", [Local("ann@example.com")]);
+        string other = await rig.CommitAsync("x@outside.test", [ToPeer("cat@example.com", working)]);
+        await rig.WaitUntilGoneAsync(local);
+        await rig.WaitUntilGoneAsync(other);
+
+        Assert.Single(NewMail(maildir));
+        Assert.Single(working.Sink!.Messages);
+        Assert.Equal(1, hanging.Sink.Connections);
+        Assert.All(stuck, id => Assert.Equal(0, rig.Queue.Get(id)!.Attempts)); // the hanging transaction has not ended yet
+    }
+
+    /// <summary>A message store that calls <paramref name="onStore"/> before each message it stores.</summary>
+    private sealed class ObservedStore(IMessageStore inner, Action onStore) : IMessageStore
+    {
+        public ValueTask<string> StoreAsync(string maildir, Stream content, long size, CancellationToken ct)
+        {
+            onStore();
+            return inner.StoreAsync(maildir, content, size, ct);
+        }
+
+        public long UsedBytes(string maildir) => inner.UsedBytes(maildir);
     }
 
     [Fact]

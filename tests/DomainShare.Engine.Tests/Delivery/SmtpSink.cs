@@ -12,8 +12,8 @@ internal sealed record SinkMessage(string MailFrom, IReadOnlyList<string> Recipi
 /// <summary>
 /// A minimal line-based SMTP receiver on a loopback address, for the peer (or relay host) side of delivery tests:
 /// 220 greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT. Behaviour the test controls: a reply per recipient
-/// (450/550...), a reply to the end of DATA, dropping the connection in the middle of DATA, and silence (TCP accepted,
-/// nothing ever said). Every message and command is recorded.
+/// (450/550...), a reply to the end of DATA, dropping the connection in the middle of DATA, silence (TCP accepted,
+/// nothing ever said), and a hang at MAIL. Every message and command is recorded.
 /// </summary>
 internal sealed class SmtpSink : IAsyncDisposable
 {
@@ -58,6 +58,9 @@ internal sealed class SmtpSink : IAsyncDisposable
 
     /// <summary>Accept connections and never say anything.</summary>
     public bool Silent { get; set; }
+
+    /// <summary>Greet and answer EHLO, then never answer MAIL: a peer that hangs in the middle of a session.</summary>
+    public bool StallAtMail { get; set; }
 
     public ConcurrentQueue<SinkMessage> Messages { get; } = new();
     public ConcurrentQueue<string> Commands { get; } = new();
@@ -111,6 +114,11 @@ internal sealed class SmtpSink : IAsyncDisposable
                         await Say("250 sink.test");
                         break;
                     case "MAIL":
+                        if (StallAtMail)
+                        {
+                            await Task.Delay(Timeout.Infinite, ct);
+                            return;
+                        }
                         from = Angle(line);
                         recipients.Clear();
                         await Say("250 2.1.0 Ok");
