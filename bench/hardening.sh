@@ -111,12 +111,14 @@ if (( run_tests )); then
     build "$repo/tests/DomainShare.EndToEnd.Tests/DomainShare.EndToEnd.Tests.csproj"
     test_filter="FullyQualifiedName~DomainShare.EndToEnd.Tests.Hardening|FullyQualifiedName~SmtpCrashTests"
     [[ -z "$filter" ]] || test_filter="FullyQualifiedName~$filter"
-    log "part 1: the battery at $size size ($test_filter; crash rounds $crash_rounds; bounded to $test_timeout s)"
+    # One test at a time: each measures its own figures on a machine no other test of the battery is loading.
+    log "part 1: the battery at $size size, one test at a time ($test_filter; crash rounds $crash_rounds; bounded to $test_timeout s)"
     started=$(date +%s)
     rc=0
     DOMAINSHARE_HARDENING=$size DOMAINSHARE_E2E_CRASH_ROUNDS=$crash_rounds DOMAINSHARE_FIGURES="$figures" \
         timeout "$test_timeout" dotnet test "$repo/tests/DomainShare.EndToEnd.Tests/DomainShare.EndToEnd.Tests.csproj" \
-        -c Release --no-build --filter "$test_filter" --logger "console;verbosity=normal" >"$work/tests.log" 2>&1 || rc=$?
+        -c Release --no-build --filter "$test_filter" --logger "console;verbosity=normal" \
+        -- xUnit.ParallelizeTestCollections=false >"$work/tests.log" 2>&1 || rc=$?
     grep -E '^\s+(Passed|Failed|Skipped) ' "$work/tests.log" | sed 's/^\s*/  /' >&2 || true
     if (( rc != 0 )); then
         fail "the battery's tests failed (exit $rc); the log follows"
