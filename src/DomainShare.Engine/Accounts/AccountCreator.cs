@@ -70,7 +70,7 @@ public sealed class AccountCreator
         var config = configuration();
         string maildir = Maildir.RelativePathFor(address);
         var account = new Account(address.Address, request.DisplayName, request.Enabled, request.QuotaBytes, DateTimeOffset.UtcNow, maildir);
-        store.Reserve(account, ReservationHold);
+        var reservation = store.Reserve(account, ReservationHold);
         bool committed = false;
         try
         {
@@ -93,7 +93,7 @@ public sealed class AccountCreator
                     $"'{address}' was not created: {string.Join("; ", failed.Select(f => (f.Error ?? $"peer '{f.Peer}' failed").TrimEnd('.')))}.",
                     "Retry when the peer is back (Test-DomainSharePeer), or use -SkipUnreachablePeer if you are sure it does not hold the address.", request.Address);
             Maildir.Create(Path.Combine(dataDirectory, maildir));
-            if (!store.CommitReservation(address.Address))
+            if (!store.CommitReservation(reservation))
                 throw new DomainShareException(ErrorIds.AccountAlreadyExists, ErrorKind.AlreadyExists,
                     $"The reservation of '{address}' expired before the peers answered; it was not created.", "Retry.", request.Address);
             committed = true;
@@ -101,7 +101,7 @@ public sealed class AccountCreator
         }
         finally
         {
-            if (!committed) store.ReleaseReservation(address.Address);
+            if (!committed) store.ReleaseReservation(reservation);
         }
     }
 }

@@ -24,6 +24,12 @@ public interface IAccountDirectory
 }
 
 /// <summary>An account row. <see cref="Maildir"/> is relative to the data directory.</summary>
+/// <summary>
+/// A reservation made by <see cref="AccountStore.Reserve"/>: the address and the moment the hold ends, in the store's
+/// milliseconds, which tells this reservation apart from any later one of the same address.
+/// </summary>
+public readonly record struct Reservation(string Address, long Until);
+
 public sealed record Account(string Address, string? DisplayName, bool Enabled, long? QuotaBytes, DateTimeOffset Created, string Maildir, bool Reserved = false);
 
 /// <summary>
@@ -166,10 +172,13 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
     /// <summary>
     /// Reserves <paramref name="account"/>'s address for <paramref name="holdFor"/>: from now on this server answers 4 for
     /// it, so a peer creating the same address at the same moment refuses. An expired reservation (a creation that
-    /// crashed) is replaced. Throws AccountAlreadyExists when the address exists or is being created here.
+    /// crashed) is replaced. Throws AccountAlreadyExists when the address exists or is being created here. The
+    /// reservation returned is the only key to commit or release it: a creation that stalled past its hold cannot
+    /// commit or release the reservation another creation of the same address made after it expired.
     /// </summary>
-    public void Reserve(Account account, TimeSpan holdFor)
+    public Reservation Reserve(Account account, TimeSpan holdFor)
     {
+        long until = Now + (long)holdFor.TotalMilliseconds;
         using var connection = OpenConnection();
         using var tx = connection.BeginTransaction(deferred: false);
         using (var expired = connection.CreateCommand())
@@ -180,7 +189,7 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
             expired.Parameters.AddWithValue("$now", Now);
             expired.ExecuteNonQuery();
         }
-        if (!Insert(connection, tx, account with { Reserved = true }, Now + (long)holdFor.TotalMilliseconds))
+        if (!Insert(connection, tx, account with { Reserved = true }, until))
         {
             tx.Rollback();
             var existing = Get(account.Address);
@@ -191,25 +200,27 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
                 "Choose another address, or change the existing account with Set-DomainShareAccount.", account.Address);
         }
         tx.Commit();
+        return new Reservation(account.Address, until);
     }
 
     /// <summary>
     /// Turns a reservation into an account. False when the reservation is gone or has expired: once expired, the address
     /// answered 3 to peers, which may have created it meanwhile.
     /// </summary>
-    public bool CommitReservation(string address)
-        => Execute("UPDATE accounts SET reserved = 0, reserved_until = NULL WHERE address_key = $key AND reserved = 1 AND (reserved_until IS NULL OR reserved_until > $now)", address) == 1;
+    public bool CommitReservation(Reservation reservation)
+        => Execute("UPDATE accounts SET reserved = 0, reserved_until = NULL WHERE address_key = $key AND reserved = 1 AND reserved_until = $until AND reserved_until > $now", reservation.Address, reservation.Until) == 1;
 
-    /// <summary>Drops a reservation (the creation was refused); an account that exists is never touched.</summary>
-    public bool ReleaseReservation(string address)
-        => Execute("DELETE FROM accounts WHERE address_key = $key AND reserved = 1", address) == 1;
+    /// <summary>Drops a reservation (the creation was refused); an account that exists, or a later reservation, is never touched.</summary>
+    public bool ReleaseReservation(Reservation reservation)
+        => Execute("DELETE FROM accounts WHERE address_key = $key AND reserved = 1 AND reserved_until = $until", reservation.Address, reservation.Until) == 1;
 
-    private int Execute(string sql, string address)
+    private int Execute(string sql, string address, long? until)
     {
         using var connection = OpenConnection();
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         command.Parameters.AddWithValue("$key", Key(address));
+        if (until is long u) command.Parameters.AddWithValue("$until", u);
         if (sql.Contains("$now", StringComparison.Ordinal)) command.Parameters.AddWithValue("$now", Now);
         return command.ExecuteNonQuery();
     }
@@ -276,7 +287,7 @@ public sealed class AccountStore : IAccountDirectory, IDisposable
     public Account Remove(string address)
     {
         var existing = Get(address);
-        if (existing is null || existing.Reserved || Execute("DELETE FROM accounts WHERE address_key = $key AND reserved = 0", address) != 1)
+        if (existing is null || existing.Reserved || Execute("DELETE FROM accounts WHERE address_key = $key AND reserved = 0", address, until: null) != 1)
             throw NotFound(address);
         return existing;
     }

@@ -97,9 +97,9 @@ public sealed class AccountStoreTests : IDisposable
         Assert.Equal(AccountState.Unknown, other.GetState("new@example.com"));
 
         // An expired reservation (a crashed creation) is replaced by the next one, spelling included.
-        other.Reserve(NewAccount("NEW@example.com"), TimeSpan.FromSeconds(30));
+        var replacing = other.Reserve(NewAccount("NEW@example.com"), TimeSpan.FromSeconds(30));
         Assert.Equal(AccountState.Reserved, store.GetState("new@example.com"));
-        Assert.True(other.CommitReservation("new@example.com"));
+        Assert.True(other.CommitReservation(replacing));
         Assert.Equal("NEW@example.com", store.Get("new@example.com")!.Address);
     }
 
@@ -107,26 +107,26 @@ public sealed class AccountStoreTests : IDisposable
     public void A_reservation_held_for_a_moment_expires_on_the_real_clock()
     {
         var store = Open(TimeProvider.System);
-        store.Reserve(NewAccount("brief@example.com"), TimeSpan.FromMilliseconds(50));
+        var brief = store.Reserve(NewAccount("brief@example.com"), TimeSpan.FromMilliseconds(50));
         Assert.Equal(AccountState.Reserved, store.GetState("brief@example.com"));
         Thread.Sleep(120);
         Assert.Equal(AccountState.Unknown, store.GetState("brief@example.com"));
-        Assert.False(store.CommitReservation("brief@example.com"));
+        Assert.False(store.CommitReservation(brief));
     }
 
     [Fact]
     public void Commit_turns_a_reservation_into_an_account_once()
     {
         var store = Open();
-        store.Reserve(NewAccount("c@example.com", enabled: false, name: "C"), TimeSpan.FromMinutes(2));
-        Assert.True(store.CommitReservation("C@EXAMPLE.COM"));
+        var reservation = store.Reserve(NewAccount("c@example.com", enabled: false, name: "C"), TimeSpan.FromMinutes(2));
+        Assert.True(store.CommitReservation(reservation with { Address = "C@EXAMPLE.COM" }));
         Assert.Equal(AccountState.Disabled, store.GetState("c@example.com"));
         Assert.Equal(NewAccount("c@example.com", enabled: false, name: "C"), store.Get("c@example.com"));
-        Assert.False(store.CommitReservation("c@example.com"));
+        Assert.False(store.CommitReservation(reservation));
         // Releasing never touches an account that exists.
-        Assert.False(store.ReleaseReservation("c@example.com"));
+        Assert.False(store.ReleaseReservation(reservation));
         Assert.Equal(1, store.Count());
-        Assert.False(store.CommitReservation("never@example.com"));
+        Assert.False(store.CommitReservation(reservation with { Address = "never@example.com" }));
     }
 
     [Fact]
@@ -134,23 +134,38 @@ public sealed class AccountStoreTests : IDisposable
     {
         // A peer asked after the expiry was told 3 and may have created the address itself.
         var store = Open();
-        store.Reserve(NewAccount("late@example.com"), TimeSpan.FromSeconds(30));
+        var late = store.Reserve(NewAccount("late@example.com"), TimeSpan.FromSeconds(30));
         clock.Advance(TimeSpan.FromSeconds(31));
-        Assert.False(store.CommitReservation("late@example.com"));
+        Assert.False(store.CommitReservation(late));
         Assert.Equal(AccountState.Unknown, store.GetState("late@example.com"));
-        Assert.True(store.ReleaseReservation("late@example.com"));
+        Assert.True(store.ReleaseReservation(late));
         Assert.Null(store.Get("late@example.com"));
+    }
+
+    [Fact]
+    public void A_creation_that_stalled_past_its_hold_can_neither_commit_nor_release_the_next_creations_reservation()
+    {
+        var store = Open();
+        var stalled = store.Reserve(NewAccount("twice@example.com", name: "stalled"), TimeSpan.FromSeconds(30));
+        clock.Advance(TimeSpan.FromSeconds(31));
+        var next = store.Reserve(NewAccount("twice@example.com", name: "next"), TimeSpan.FromSeconds(30)); // replaces the expired one
+
+        Assert.False(store.CommitReservation(stalled));
+        Assert.False(store.ReleaseReservation(stalled));
+        Assert.Equal(AccountState.Reserved, store.GetState("twice@example.com"));
+        Assert.True(store.CommitReservation(next));
+        Assert.Equal("next", store.Get("twice@example.com")!.DisplayName);
     }
 
     [Fact]
     public void Release_drops_a_reservation_and_the_address_is_free_again()
     {
         var store = Open();
-        store.Reserve(NewAccount("r@example.com"), TimeSpan.FromMinutes(2));
-        Assert.True(store.ReleaseReservation("R@example.com"));
+        var reservation = store.Reserve(NewAccount("r@example.com"), TimeSpan.FromMinutes(2));
+        Assert.True(store.ReleaseReservation(reservation with { Address = "R@example.com" }));
         Assert.Equal(AccountState.Unknown, store.GetState("r@example.com"));
         Assert.Null(store.Get("r@example.com"));
-        Assert.False(store.ReleaseReservation("r@example.com"));
+        Assert.False(store.ReleaseReservation(reservation));
         Assert.True(store.TryAdd(NewAccount("r@example.com")));
     }
 
@@ -311,8 +326,8 @@ public sealed class AccountStoreTests : IDisposable
                     {
                         try
                         {
-                            store.Reserve(NewAccount(contested), TimeSpan.FromMinutes(2));
-                            Assert.True(store.CommitReservation(contested));
+                            var mine = store.Reserve(NewAccount(contested), TimeSpan.FromMinutes(2));
+                            Assert.True(store.CommitReservation(mine));
                             won[me, i] = true;
                         }
                         catch (DomainShareException e) when (e.ErrorId == ErrorIds.AccountAlreadyExists) { }
@@ -371,8 +386,8 @@ public sealed class AccountStoreTests : IDisposable
         Assert.Null(store.Get("boom2@example.com"));
 
         Sql("DROP TRIGGER fail_insert; DROP TRIGGER fail_update;");
-        store.Reserve(NewAccount("boom@example.com", name: "second"), TimeSpan.FromMinutes(2));
-        Assert.True(store.CommitReservation("boom@example.com"));
+        var second = store.Reserve(NewAccount("boom@example.com", name: "second"), TimeSpan.FromMinutes(2));
+        Assert.True(store.CommitReservation(second));
         Assert.Equal("second", store.Get("boom@example.com")!.DisplayName);
         Assert.False(store.Update("ann@example.com", enabled: false).Enabled);
         Assert.Equal(AccountState.Disabled, store.GetState("ann@example.com"));
