@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using DomainShare.EndToEnd.Tests.Infrastructure;
 using MailKit.Net.Smtp;
 using Xunit.Abstractions;
@@ -350,33 +348,14 @@ public sealed class SmtpFlowTests(MailCluster f, ITestOutputHelper output) : ICl
     /// <summary>EHLO, MAIL FROM (no SIZE), RCPT TO, DATA with <paramref name="content"/>; returns the reply to the final dot.</summary>
     private static string RawSmtp(Server server, string to, string content)
     {
-        using var tcp = new TcpClient();
-        tcp.ReceiveTimeout = tcp.SendTimeout = 10_000;
-        tcp.Connect(server.Address, server.SmtpPort);
-        using var stream = tcp.GetStream();
-        using var reader = new StreamReader(stream, Encoding.ASCII, false, 4096, leaveOpen: true);
-        string Reply()
-        {
-            string line;
-            do line = reader.ReadLine() ?? throw new IOException("connection closed");
-            while (line.Length > 3 && line[3] == '-');
-            return line;
-        }
-        void Say(string line) => stream.Write(Encoding.ASCII.GetBytes(line + "\r\n"));
-        Assert.StartsWith("220", Reply());
-        Say("EHLO raw.test");
-        Assert.StartsWith("250", Reply());
-        Say($"MAIL FROM:<{Mail.Sender}>");
-        Assert.StartsWith("250", Reply());
-        Say($"RCPT TO:<{to}>");
-        Assert.StartsWith("250", Reply());
-        Say("DATA");
-        Assert.StartsWith("354", Reply());
-        var body = content.ReplaceLineEndings("\r\n");
-        var stuffed = string.Join("\r\n", body.Split("\r\n").Select(l => l.StartsWith('.') ? "." + l : l));
-        stream.Write(Encoding.UTF8.GetBytes(stuffed.TrimEnd('\r', '\n') + "\r\n.\r\n"));
-        var final = Reply();
-        Say("QUIT");
+        using var smtp = RawSmtpClient.Connect(server);
+        Assert.StartsWith("220", smtp.ReadReply().Last);
+        Assert.StartsWith("250", smtp.Command("EHLO raw.test").Last);
+        Assert.StartsWith("250", smtp.Command($"MAIL FROM:<{Mail.Sender}>").Last);
+        Assert.StartsWith("250", smtp.Command($"RCPT TO:<{to}>").Last);
+        Assert.StartsWith("354", smtp.Command("DATA").Last);
+        var final = smtp.Data(content).Last;
+        smtp.Send("QUIT\r\n");
         return final;
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using DomainShare.EndToEnd.Tests.Infrastructure;
@@ -367,36 +366,17 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
     /// </summary>
     private static (string Stage, string Reply) RawSmtp(Server server, string content, long? size)
     {
-        using var tcp = new TcpClient();
-        tcp.ReceiveTimeout = tcp.SendTimeout = 15_000;
-        tcp.Connect(server.Address, server.SmtpPort);
-        using var stream = tcp.GetStream();
-        using var reader = new StreamReader(stream, Encoding.ASCII, false, 4096, leaveOpen: true);
-        string Reply()
-        {
-            string line;
-            do line = reader.ReadLine() ?? throw new IOException("connection closed");
-            while (line.Length > 3 && line[3] == '-');
-            return line;
-        }
-        string Say(string line)
-        {
-            stream.Write(Encoding.ASCII.GetBytes(line + "\r\n"));
-            return Reply();
-        }
-        Assert.StartsWith("220", Reply());
-        Assert.StartsWith("250", Say("EHLO raw.test"));
-        var reply = Say($"MAIL FROM:<{Mail.Sender}>" + (size is null ? "" : $" SIZE={size}"));
+        using var smtp = RawSmtpClient.Connect(server, timeout: TimeSpan.FromSeconds(15));
+        Assert.StartsWith("220", smtp.ReadReply().Last);
+        Assert.StartsWith("250", smtp.Command("EHLO raw.test").Last);
+        var reply = smtp.Command($"MAIL FROM:<{Mail.Sender}>" + (size is null ? "" : $" SIZE={size}")).Last;
         if (!reply.StartsWith("250", StringComparison.Ordinal)) return ("MAIL FROM", reply);
-        reply = Say($"RCPT TO:<{Dora}>");
+        reply = smtp.Command($"RCPT TO:<{Dora}>").Last;
         if (!reply.StartsWith("250", StringComparison.Ordinal)) return ("RCPT TO", reply);
-        reply = Say("DATA");
+        reply = smtp.Command("DATA").Last;
         if (!reply.StartsWith("354", StringComparison.Ordinal)) return ("DATA", reply);
-        var body = content.ReplaceLineEndings("\r\n");
-        var stuffed = string.Join("\r\n", body.Split("\r\n").Select(l => l.StartsWith('.') ? "." + l : l));
-        stream.Write(Encoding.UTF8.GetBytes(stuffed.TrimEnd('\r', '\n') + "\r\n.\r\n"));
-        var final = Reply();
-        Say("QUIT");
+        var final = smtp.Data(content).Last;
+        smtp.Command("QUIT");
         return ("end of DATA", final);
     }
 }

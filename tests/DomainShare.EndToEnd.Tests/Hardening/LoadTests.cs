@@ -1,8 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.RegularExpressions;
 using DomainShare.EndToEnd.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -57,14 +54,9 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
         async Task Session(int n)
         {
             var ct = deadline.Token;
-            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            socket.Bind(new IPEndPoint(sources[n % sources.Length], 0));
-            await socket.ConnectAsync(new IPEndPoint(a.Address, a.SmtpPort), ct);
-            using var stream = new NetworkStream(socket, ownsSocket: false);
-            var smtp = new RawSmtp(stream);
+            using var smtp = await RawSmtpClient.ConnectAsync(a, sources[n % sources.Length], ct);
             Expect(await smtp.ReadReplyAsync(ct), "220", n, "greeting");
-            await smtp.WriteAsync("EHLO load.client.test\r\n", ct);
-            Expect(await smtp.ReadReplyAsync(ct), "250", n, "EHLO");
+            Expect(await smtp.CommandAsync("EHLO load.client.test", ct), "250", n, "EHLO");
             if (Interlocked.Increment(ref open) == Sessions) allOpen.TrySetResult();
             await allOpen.Task.WaitAsync(ct); // every session is open before any mail flows
             var random = new Random(n);
@@ -73,25 +65,21 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
                 await Task.Delay(random.Next(0, 200), ct);
                 string token = $"load-{n}-{seq}", to = Users[(n + seq) % Users.Length];
                 var watch = Stopwatch.StartNew();
-                await smtp.WriteAsync($"MAIL FROM:<sender{n}@client.test>\r\n", ct);
-                Expect(await smtp.ReadReplyAsync(ct), "250", n, "MAIL FROM");
-                await smtp.WriteAsync($"RCPT TO:<{to}>\r\n", ct);
-                Expect(await smtp.ReadReplyAsync(ct), "250", n, "RCPT TO");
-                await smtp.WriteAsync("DATA\r\n", ct);
-                Expect(await smtp.ReadReplyAsync(ct), "354", n, "DATA");
-                await smtp.WriteAsync(MessageText(token, n, to), ct);
+                Expect(await smtp.CommandAsync($"MAIL FROM:<sender{n}@client.test>", ct), "250", n, "MAIL FROM");
+                Expect(await smtp.CommandAsync($"RCPT TO:<{to}>", ct), "250", n, "RCPT TO");
+                Expect(await smtp.CommandAsync("DATA", ct), "354", n, "DATA");
+                await smtp.SendAsync(MessageText(token, n, to), ct);
                 Expect(await smtp.ReadReplyAsync(ct), "250", n, "end of DATA");
                 latencies.Add(watch.Elapsed.TotalMilliseconds);
                 acknowledged[token] = to;
             }
-            await smtp.WriteAsync("QUIT\r\n", ct);
-            await smtp.ReadReplyAsync(ct);
+            await smtp.CommandAsync("QUIT", ct);
         }
 
-        void Expect(string reply, string code, int n, string step)
+        void Expect(SmtpReply reply, string code, int n, string step)
         {
-            if (!reply.StartsWith(code, StringComparison.Ordinal))
-                throw new InvalidOperationException($"session {n}, {step}: expected {code}, got '{reply.Trim()}'");
+            if (!reply.Text.StartsWith(code, StringComparison.Ordinal))
+                throw new InvalidOperationException($"session {n}, {step}: expected {code}, got '{reply.Text.Trim()}'");
         }
 
         var sampler = Task.Run(async () =>
@@ -151,41 +139,4 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
     private static string MessageText(string token, int n, string to)
         => $"From: <sender{n}@client.test>\r\nTo: <{to}>\r\nSubject: Load {token}\r\nMessage-ID: <{token}@client.test>\r\n" +
            $"Date: {DateTimeOffset.UtcNow:R}\r\n\r\n" + string.Concat(Enumerable.Repeat($"Body of {token}, a line of about eighty characters to fill one KB.\r\n", 12)) + ".\r\n";
-
-    /// <summary>A minimal SMTP client over a stream: writes commands, reads replies (multi-line replies joined).</summary>
-    private sealed class RawSmtp(Stream stream)
-    {
-        private readonly byte[] buffer = new byte[8192];
-        private readonly StringBuilder pending = new();
-
-        public Task WriteAsync(string text, CancellationToken ct) => stream.WriteAsync(Encoding.ASCII.GetBytes(text), ct).AsTask();
-
-        public async Task<string> ReadReplyAsync(CancellationToken ct)
-        {
-            var reply = new StringBuilder();
-            while (true)
-            {
-                string line = await ReadLineAsync(ct);
-                reply.Append(line).Append('\n');
-                if (line.Length < 4 || line[3] != '-') return reply.ToString();
-            }
-        }
-
-        private async Task<string> ReadLineAsync(CancellationToken ct)
-        {
-            while (true)
-            {
-                for (int i = 0; i < pending.Length; i++)
-                {
-                    if (pending[i] != '\n') continue;
-                    string line = pending.ToString(0, i).TrimEnd('\r');
-                    pending.Remove(0, i + 1);
-                    return line;
-                }
-                int read = await stream.ReadAsync(buffer, ct);
-                if (read == 0) throw new IOException($"the server closed the connection (pending '{pending}')");
-                pending.Append(Encoding.ASCII.GetString(buffer, 0, read));
-            }
-        }
-    }
 }

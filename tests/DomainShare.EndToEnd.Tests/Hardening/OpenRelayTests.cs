@@ -268,36 +268,31 @@ public sealed class OpenRelayTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// An SMTP client on a raw socket bound to a chosen loopback address: it sends exactly the bytes it is given (UTF-8,
-    /// CRLF added) and reads the replies, bounded by a 10 s receive timeout.
+    /// A session from a chosen loopback address over <see cref="RawSmtpClient"/>: it sends exactly the bytes it is given
+    /// (UTF-8, CRLF added) and reads the replies (the last line of each), bounded by a 10 s receive timeout.
     /// </summary>
     private sealed class RawSmtp : IDisposable
     {
-        private readonly NetworkStream stream;
-        private readonly byte[] buffer = new byte[4096];
-        private int start, end;
+        private readonly RawSmtpClient client;
 
-        private RawSmtp(Socket socket) => stream = new NetworkStream(socket, ownsSocket: true);
+        private RawSmtp(RawSmtpClient client) => this.client = client;
 
         public static RawSmtp Open(Server server, IPAddress from)
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000, SendTimeout = 10_000 };
+            var smtp = new RawSmtp(RawSmtpClient.Connect(server, from));
             try
             {
-                socket.Bind(new IPEndPoint(from, 0));
-                socket.Connect(server.Address, server.SmtpPort);
+                var greeting = smtp.client.ReadReply().Last;
+                Assert.True(greeting.StartsWith("220", StringComparison.Ordinal), $"greeting: {greeting}");
+                var ehlo = smtp.Command("EHLO client.test");
+                Assert.True(ehlo.StartsWith("250", StringComparison.Ordinal), $"EHLO: {ehlo}");
+                return smtp;
             }
             catch
             {
-                socket.Dispose();
+                smtp.Dispose();
                 throw;
             }
-            var smtp = new RawSmtp(socket);
-            var greeting = smtp.Reply();
-            Assert.True(greeting.StartsWith("220", StringComparison.Ordinal), $"greeting: {greeting}");
-            var ehlo = smtp.Command("EHLO client.test");
-            Assert.True(ehlo.StartsWith("250", StringComparison.Ordinal), $"EHLO: {ehlo}");
-            return smtp;
         }
 
         /// <summary>
@@ -307,14 +302,14 @@ public sealed class OpenRelayTests(ITestOutputHelper output) : IDisposable
         public (string Mail, string Replies, bool Accepted, string? Data) Transaction(string mailLine, string rcptText, string token)
         {
             var mail = Command(mailLine);
-            var bytes = Encoding.UTF8.GetBytes(rcptText + "\r\n");
-            Send(bytes);
+            var text = rcptText + "\r\n";
+            client.Send(text);
             var replies = new List<string>();
-            for (int i = bytes.Count(b => b == (byte)'\n'); i > 0; i--)
+            for (int i = text.Count(c => c == '\n'); i > 0; i--)
             {
-                var reply = TryReply();
+                var reply = client.TryReadReply();
                 if (reply is null) { replies.Add("(connection closed)"); break; }
-                replies.Add(reply);
+                replies.Add(reply.Last);
             }
             bool accepted = replies.Any(r => r.StartsWith('2'));
             string? data = null;
@@ -323,9 +318,8 @@ public sealed class OpenRelayTests(ITestOutputHelper output) : IDisposable
                 var dataReply = Command("DATA");
                 if (dataReply.StartsWith("354", StringComparison.Ordinal))
                 {
-                    var message = $"From: <tester@client.test>\r\nTo: <{Outside}>\r\nSubject: Test {token}\r\nMessage-ID: <{token}@client.test>\r\n\r\nBody of {token}.\r\n.\r\n";
-                    Send(Encoding.UTF8.GetBytes(message));
-                    data = TryReply() ?? "(connection closed)";
+                    client.Send($"From: <tester@client.test>\r\nTo: <{Outside}>\r\nSubject: Test {token}\r\nMessage-ID: <{token}@client.test>\r\n\r\nBody of {token}.\r\n.\r\n");
+                    data = client.TryReadReply()?.Last ?? "(connection closed)";
                 }
                 else data = dataReply;
             }
@@ -334,46 +328,13 @@ public sealed class OpenRelayTests(ITestOutputHelper output) : IDisposable
             return (mail, string.Join(" | ", replies), accepted, data);
         }
 
-        public string Command(string line)
+        /// <summary>Sends <paramref name="line"/> and CRLF; the last line of the reply, or "(connection closed)".</summary>
+        private string Command(string line)
         {
-            Send(Encoding.UTF8.GetBytes(line + "\r\n"));
-            return TryReply() ?? "(connection closed)";
+            client.Send(line + "\r\n");
+            return client.TryReadReply()?.Last ?? "(connection closed)";
         }
 
-        private void Send(byte[] bytes) => stream.Write(bytes);
-
-        private string Reply() => TryReply() ?? throw new IOException("the server closed the connection");
-
-        /// <summary>One whole reply (the last line of a multi-line one), or null when the connection closed.</summary>
-        private string? TryReply()
-        {
-            while (true)
-            {
-                var line = ReadLine();
-                if (line is null) return null;
-                if (line.Length < 4 || line[3] != '-') return line;
-            }
-        }
-
-        private string? ReadLine()
-        {
-            var text = new StringBuilder();
-            while (true)
-            {
-                if (start == end)
-                {
-                    start = 0;
-                    end = stream.Read(buffer, 0, buffer.Length);
-                    if (end == 0) return text.Length == 0 ? null : text.ToString();
-                }
-                int lf = Array.IndexOf(buffer, (byte)'\n', start, end - start);
-                int stop = lf < 0 ? end : lf;
-                text.Append(Encoding.ASCII.GetString(buffer, start, stop - start));
-                start = lf < 0 ? end : lf + 1;
-                if (lf >= 0) return text.ToString().TrimEnd('\r');
-            }
-        }
-
-        public void Dispose() => stream.Dispose();
+        public void Dispose() => client.Dispose();
     }
 }
