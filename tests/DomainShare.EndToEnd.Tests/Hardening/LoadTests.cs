@@ -84,6 +84,10 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
 
         var sampler = Task.Run(async () =>
         {
+            // The first sample is taken the moment every session is open (they all hold their connection until their
+            // last message is sent), then every 200 ms for the peak of memory.
+            try { await allOpen.Task.WaitAsync(deadline.Token); }
+            catch (OperationCanceledException) { return; }
             while (!deadline.IsCancellationRequested && (open < Sessions || acknowledged.Count < Sessions * perSession))
             {
                 try
