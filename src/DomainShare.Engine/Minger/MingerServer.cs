@@ -2,7 +2,9 @@ using DomainShare.Engine.Configuration;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using DomainShare.Engine.Accounts;
+using DomainShare.Engine.Routing;
 
 namespace DomainShare.Engine.Minger;
 
@@ -342,6 +344,11 @@ public sealed class MingerServer : IAsyncDisposable
         if (query.IsProbe)
         {
             status = MingerStatus.Exists;
+            return Outcome.Reply;
+        }
+        if (!Ascii.IsValid(mailbox) && !RoutingAddress.IsWellFormed(mailbox))
+        {
+            status = MingerStatus.Unknown; // a spelling SMTP refuses (501 5.1.3) is never an address that exists here
             return Outcome.Reply;
         }
         status = accounts.GetState(mailbox) switch

@@ -30,6 +30,21 @@ internal readonly record struct RoutingAddress(string Address, string? Domain, s
     }
 
     /// <summary>
+    /// True when <paramref name="address"/> is an address the SMTP server would take as one (see <see cref="Parse"/>):
+    /// the Minger server answers "unknown" for any other spelling, so that it never says "exists" for a string SMTP
+    /// refuses (a full-width or invisible-character spelling of a hosted domain that the account key would fold).
+    /// </summary>
+    public static bool IsWellFormed(string address)
+    {
+        try
+        {
+            Parse(address);
+            return true;
+        }
+        catch (DomainShareException) { return false; }
+    }
+
+    /// <summary>
     /// Lower-case ASCII names take a fast path; everything else (upper case aside) goes through <see cref="Names.TryNormalizeDnsName"/>
     /// and must already be written as the name it gives (<see cref="SpellsName"/>).
     /// </summary>

@@ -30,6 +30,18 @@ public sealed class MingerServerTests : IDisposable
     }
 
     [Theory]
+    [InlineData("alice@ｅｘａｍｐｌｅ.com")] // full-width letters
+    [InlineData("alice@example。com")] // ideographic full stop
+    [InlineData("alice@exa\u200Bmple.com")] // zero-width space
+    public async Task A_spelling_that_only_IDNA_mapping_turns_into_the_domain_of_an_account_is_unknown_as_SMTP_refuses_it(string asked)
+    {
+        await using var server = await ServerKit.StartAsync(accounts.Store);
+        using var client = new UdpTestPeer();
+        Assert.Equal((asked, MingerStatus.Unknown), await client.AskAsync(asked, server.LocalEndPoint!));
+        Assert.Equal((TestAccounts.Active, MingerStatus.Exists), await client.AskAsync(TestAccounts.Active, server.LocalEndPoint!));
+    }
+
+    [Theory]
     [InlineData("ALICE@EXAMPLE.COM")]
     [InlineData("Alice@Example.Com")]
     [InlineData("JOSÉ@EXEMPLE.COM")]
