@@ -137,9 +137,14 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 DateTimeOffset wakeAt = nextRescan;
                 var fresh = new Queue<QueuedMessage>();
                 var retries = new Queue<QueuedMessage>();
-                foreach (var message in queue.Snapshot().OrderBy(m => m.NextAttempt).ThenBy(m => m.Id, StringComparer.Ordinal))
+                // Only what is not in delivery is sorted: during a burst the queue holds many messages, and this runs
+                // at every commit and every finished delivery.
+                var waiting = new List<QueuedMessage>(queue.Count);
+                foreach (var message in queue.Snapshot())
+                    if (!inFlight.ContainsKey(message.Id)) waiting.Add(message);
+                waiting.Sort(ByNextAttemptThenId);
+                foreach (var message in waiting)
                 {
-                    if (inFlight.ContainsKey(message.Id)) continue;
                     if (heldInMemory.TryGetValue(message.Id, out var heldUntil))
                     {
                         if (heldUntil > now)
@@ -207,19 +212,30 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
     }
 
+    private static int ByNextAttemptThenId(QueuedMessage a, QueuedMessage b)
+    {
+        int c = a.NextAttempt.CompareTo(b.NextAttempt);
+        return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
+    }
+
     /// <summary>The SMTP destinations the pending recipients of <paramref name="message"/> are routed to now.</summary>
     private static string[] SmtpDestinationsOf(QueuedMessage message)
-        => message.Recipients
-            .Where(r => r.State == RecipientState.Pending)
-            .Select(r => r.Route switch
+    {
+        // Called for every waiting message at each scheduling pass: no LINQ.
+        var found = new List<string>(1);
+        foreach (var r in message.Recipients)
+        {
+            if (r.State != RecipientState.Pending) continue;
+            string? key = r.Route switch
             {
                 QueueRoute.Peer when r.Peer is not null => SmtpDestination.PeerKey(r.Peer),
                 QueueRoute.RelayHost => "relayhost", // whichever it is now
                 _ => null,
-            })
-            .OfType<string>()
-            .Distinct(StringComparer.Ordinal)
-            .ToArray();
+            };
+            if (key is not null && !found.Contains(key, StringComparer.Ordinal)) found.Add(key);
+        }
+        return found.Count == 0 ? [] : found.ToArray();
+    }
 
     /// <summary>Counts a message against each of its destinations; false (nothing counted) when one has as many messages as connections.</summary>
     private bool TryReserve(string[] destinations)

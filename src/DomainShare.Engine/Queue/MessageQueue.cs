@@ -468,8 +468,13 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     // ---------------------------------------------------------------- for the delivery agent
 
     /// <summary>The messages as they are now, in no particular order (the scheduler's view).</summary>
-    internal IReadOnlyCollection<QueuedMessage> Snapshot()
-        => entries.Values.Where(e => !e.Removed).Select(e => e.Message).ToList();
+    internal List<QueuedMessage> Snapshot()
+    {
+        var messages = new List<QueuedMessage>(entries.Count);
+        foreach (var (_, e) in entries)
+            if (!e.Removed) messages.Add(e.Message);
+        return messages;
+    }
 
     /// <summary>Starts a delivery attempt: the message as it is now, and a resume that arrives from here on is kept for <see cref="UpdateAsync"/>.</summary>
     internal QueuedMessage? BeginAttempt(string id)
