@@ -107,7 +107,7 @@ public sealed class AccountCreatorTests
         await using var a = await AccountServer.StartAsync(2);
         await using var b = await AccountServer.StartAsync(3);
         await using var down = new HeldPeer("127.0.0.9", answers: false);
-        a.WithPeers(b.AsPeer, down.AsPeer).WithShortTimeouts(200, retries: 0);
+        a.WithPeers(b.AsPeer, down.AsPeer).WithShortTimeouts(1000, retries: 0); // long enough for the live peer on a loaded machine
 
         var ex = await Assert.ThrowsAsync<DomainShareException>(() => a.CreateAsync("ann@example.com"));
 
@@ -143,7 +143,7 @@ public sealed class AccountCreatorTests
         await using var a = await AccountServer.StartAsync(2);
         await using var b = await AccountServer.StartAsync(3);
         await using var down = new HeldPeer("127.0.0.9", answers: false);
-        a.WithPeers(down.AsPeer, b.AsPeer).WithShortTimeouts(200, retries: 0);
+        a.WithPeers(down.AsPeer, b.AsPeer).WithShortTimeouts(1000, retries: 0); // long enough for the live peer on a loaded machine
 
         var created = await a.CreateAsync("ann@example.com", skipUnreachablePeers: true);
 
@@ -161,7 +161,7 @@ public sealed class AccountCreatorTests
         await using var a = await AccountServer.StartAsync(2);
         await using var b = await AccountServer.StartAsync(3);
         await using var down = new HeldPeer("127.0.0.9", answers: false);
-        a.WithPeers(down.AsPeer, b.AsPeer).WithShortTimeouts(200, retries: 0);
+        a.WithPeers(down.AsPeer, b.AsPeer).WithShortTimeouts(1000, retries: 0); // long enough for the live peer on a loaded machine
         b.Plant("ann@example.com");
 
         var ex = await Assert.ThrowsAsync<DomainShareException>(() => a.CreateAsync("ann@example.com", skipUnreachablePeers: true));
@@ -175,7 +175,7 @@ public sealed class AccountCreatorTests
         await using var a = await AccountServer.StartAsync(2);
         await using var b = await AccountServer.StartAsync(3);
         await using var down = new HeldPeer("127.0.0.9", answers: false);
-        a.WithPeers(down.AsPeer, b.AsPeer).WithShortTimeouts(200, retries: 0);
+        a.WithPeers(down.AsPeer, b.AsPeer).WithShortTimeouts(1000, retries: 0); // long enough for the live peer on a loaded machine
         b.Plant("ann@private.example"); // another server's private domain is its own business
 
         var created = await a.CreateAsync("Ann@Private.Example");
