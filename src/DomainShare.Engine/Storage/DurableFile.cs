@@ -49,14 +49,14 @@ public static partial class DurableFile
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>Makes a rename or a new file in <paramref name="directory"/> durable (fsync of the folder on Unix; NTFS journals renames itself).</summary>
+    /// <summary>
+    /// Makes a rename or a new file in <paramref name="directory"/> durable (fsync of the folder on Unix; NTFS journals
+    /// renames itself), as well as it can: a failure is ignored (see <see cref="FlushDirectoryOrThrow"/>).
+    /// </summary>
     public static void FlushDirectory(string directory)
     {
-        if (OperatingSystem.IsWindows()) return;
-        int fd = Open(directory, 0 /* O_RDONLY */);
-        if (fd < 0) return;
-        try { _ = Fsync(fd); }
-        finally { _ = Close(fd); }
+        try { FlushDirectoryOrThrow(directory); }
+        catch (IOException) { }
     }
 
     /// <summary>
