@@ -77,12 +77,14 @@ public sealed class SmtpServerLifecycleTests
     [Fact]
     public async Task Each_command_gets_the_whole_command_timeout_anew()
     {
-        await using var f = await SmtpFixture.StartAsync(o => o with { CommandTimeout = TimeSpan.FromMilliseconds(1500) });
+        // 3 s per command, 0.8 s between commands: 4 s in all, longer than one timeout, and 2.2 s of slack for a
+        // loaded machine (1.5 s against 0.6 s once failed on a shared CI runner).
+        await using var f = await SmtpFixture.StartAsync(o => o with { CommandTimeout = TimeSpan.FromMilliseconds(3000) });
         await using var c = await f.ConnectAsync();
         await c.ExpectAsync(220);
-        for (int i = 0; i < 4; i++) // 2 s in all, longer than one timeout
+        for (int i = 0; i < 5; i++)
         {
-            await Task.Delay(500);
+            await Task.Delay(700);
             await c.SendAsync("NO");
             await Task.Delay(100);
             await c.CommandAsync("OP", 250);
@@ -108,11 +110,13 @@ public sealed class SmtpServerLifecycleTests
     [Fact]
     public async Task Each_message_line_gets_the_whole_data_timeout_anew()
     {
-        await using var f = await SmtpFixture.StartAsync(o => o with { DataTimeout = TimeSpan.FromMilliseconds(1500) });
+        // 3 s per line, 0.8 s between lines: 4 s in all, longer than one timeout, and 2.2 s of slack for a loaded
+        // machine (1.5 s against 0.6 s once failed on a shared CI runner).
+        await using var f = await SmtpFixture.StartAsync(o => o with { DataTimeout = TimeSpan.FromMilliseconds(3000) });
         await using var c = await InDataAsync(f);
-        for (int i = 0; i < 4; i++) // 2.4 s in all, longer than one timeout
+        for (int i = 0; i < 5; i++)
         {
-            await Task.Delay(500);
+            await Task.Delay(700);
             await c.SendAsync("line ");
             await Task.Delay(100);
             await c.SendAsync($"{i}\r\n");
