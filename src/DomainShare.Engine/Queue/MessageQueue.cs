@@ -10,7 +10,7 @@ public sealed record MessageQueueOptions
     /// <summary>
     /// True for the process that receives and delivers mail (the relay): it takes the queue's owner lock (a second owner
     /// is refused; the kernel releases the lock if the process dies) and recovers the folder when it opens it: drafts
-    /// in <c>tmp/</c> and content files without an envelope are deleted, unreadable envelopes are quarantined.
+    /// in <c>tmp/</c> and content files without an envelope are deleted, unreadable messages are quarantined.
     /// False for a process that only looks at or manages the queue while a relay may run (cmdlets): it never recovers,
     /// because the relay's drafts in flight look exactly like leftovers.
     /// </summary>
@@ -21,35 +21,42 @@ public sealed record MessageQueueOptions
 }
 
 /// <summary>The storage steps of the queue, named for fault injection in tests.</summary>
-internal enum QueueStep { CreateDraft, WriteContent, FlushContent, WriteEnvelope, MoveContent, MoveEnvelope, FlushFolder, RewriteEnvelope }
+internal enum QueueStep { CreateDraft, WriteContent, WriteEnvelope, FlushContent, MoveIntoQueue, FlushFolder, RewriteEnvelope }
 
 /// <summary>What the queue found and tidied when its owner opened it.</summary>
 public sealed record QueueRecovery(int Messages, int DraftsDeleted, int OrphanedContentDeleted, int Quarantined);
 
 /// <summary>
-/// The durable spool in <c>&lt;data&gt;/queue/</c> (docs/domain-sharing.md, "Storing and forwarding"). Each message is two
-/// files: its content <c>&lt;id&gt;.eml</c>, exactly the bytes the SMTP server received (our <c>Received:</c> header first), and
-/// its envelope <c>&lt;id&gt;.json</c> (<see cref="QueuedMessage"/>). 
+/// The durable spool in <c>&lt;data&gt;/queue/</c> (docs/domain-sharing.md, "Storing and forwarding"). Each message is one
+/// file, <c>&lt;id&gt;.msg</c> (<see cref="QueueRecord"/>): its content, exactly the bytes the SMTP server received (our
+/// <c>Received:</c> header first), followed by its envelope (<see cref="QueuedMessage"/>) and a footer.
 /// <para>
-/// Committing a message: the content, written to <c>tmp/</c>, is flushed to disk; the envelope is written to <c>tmp/</c>
-/// and flushed; the content is renamed into the queue, then the envelope: <b>the envelope's rename is the commit
-/// point</b>. Then the queue folder is flushed (one fsync shared by the commits that arrive together) and only then does
+/// Committing a message: the content is written to <c>tmp/&lt;id&gt;.msg</c>, the envelope and footer are appended, the file
+/// is flushed to disk and renamed into the queue: <b>the rename is the commit point</b>. Then the queue folder is
+/// flushed (one fsync shared by the commits that arrive together) and only then does
 /// <see cref="IMessageDraft.CommitAsync"/> return, so the SMTP server answers 250 only for a message on durable storage.
 /// A storage failure before the commit point removes everything the message wrote and throws
-/// <see cref="SmtpStorageException"/>; nothing half-written can ever be delivered, because delivery only ever starts
-/// from an envelope, and an envelope only ever appears after its content.
+/// <see cref="SmtpStorageException"/>; nothing half-written can ever be delivered, because only a whole file is ever
+/// renamed into the queue, and a file that is not whole when read (cut or changed later) is quarantined.
 /// </para>
 /// <para>
-/// Every later change (a recipient delivered, the next attempt) rewrites the envelope atomically (temporary file,
-/// flush, rename). A message leaves the queue only when every recipient is delivered or failed; the envelope is deleted
-/// first, so a crash never leaves an envelope without content.
+/// Every later change (a recipient delivered, the next attempt) writes the envelope beside the message,
+/// <c>&lt;id&gt;.json</c>, atomically (temporary file, flush, rename); it then overrides the envelope in the message file.
+/// A message leaves the queue only when every recipient is delivered or failed: the message file is deleted first, so
+/// a crash never leaves a message whose latest envelope is gone (a leftover <c>.json</c> is quarantined at the next start).
+/// Queues written by earlier versions (<c>&lt;id&gt;.eml</c> content beside a <c>&lt;id&gt;.json</c> envelope) are read and
+/// delivered as they are.
 /// </para>
 /// Thread-safe. One owner process at a time; other processes may open it shared to list, remove and resume messages.
 /// </summary>
 public sealed class MessageQueue : IMessageSink, IDisposable
 {
     public const string FolderName = "queue";
+    /// <summary>A queued message: content, envelope at the commit, footer (<see cref="QueueRecord"/>).</summary>
+    public const string MessageExtension = ".msg";
+    /// <summary>An envelope rewritten after the commit, beside its message (or, in a queue of an earlier version, the envelope of a <see cref="ContentExtension"/> file).</summary>
     public const string EnvelopeExtension = ".json";
+    /// <summary>The content of a message queued by an earlier version (beside its <see cref="EnvelopeExtension"/> envelope).</summary>
     public const string ContentExtension = ".eml";
     private const string LockFileName = ".owner.lock";
     private const int BufferSize = 64 * 1024;
@@ -146,6 +153,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         return queue;
     }
 
+    private string MessagePath(string id) => Path.Combine(Folder, id + MessageExtension);
     private string EnvelopePath(string id) => Path.Combine(Folder, id + EnvelopeExtension);
     private string ContentPath(string id) => Path.Combine(Folder, id + ContentExtension);
 
@@ -207,7 +215,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         string id = QueueFormat.NewId(time.GetUtcNow());
-        string tempPath = Path.Combine(TempFolder, id + ContentExtension);
+        string tempPath = Path.Combine(TempFolder, id + MessageExtension);
         FileStream stream;
         try
         {
@@ -233,49 +241,43 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     private async ValueTask<string> CommitAsync(Draft draft, CancellationToken ct)
     {
         string id = draft.Message.Id;
-        string tempEnvelope = Path.Combine(TempFolder, id + EnvelopeExtension);
-        string finalContent = ContentPath(id);
-        bool contentMoved = false;
+        string final = MessagePath(id);
         bool done = false;
         QueuedMessage message;
         try
         {
             var content = draft.Content!;
-            Fault(QueueStep.FlushContent);
-            await content.FlushAsync(ct).ConfigureAwait(false);
-            content.Flush(flushToDisk: true);
-            long size = content.Length;
-            await content.DisposeAsync().ConfigureAwait(false);
-            draft.Content = null;
-
+            long size = content.Position;
             var now = time.GetUtcNow();
             message = draft.Message with { Size = size, Created = now, NextAttempt = now };
             Fault(QueueStep.WriteEnvelope);
-            WriteDurably(tempEnvelope, QueueFormat.Serialize(message), FileMode.CreateNew);
+            var envelope = QueueFormat.Serialize(message);
+            await content.WriteAsync(envelope, ct).ConfigureAwait(false);
+            await content.WriteAsync(QueueRecord.Footer(size, envelope.Length), ct).ConfigureAwait(false);
 
-            Fault(QueueStep.MoveContent);
-            File.Move(draft.TempPath, finalContent, overwrite: false);
-            contentMoved = true;
+            Fault(QueueStep.FlushContent);
+            await content.FlushAsync(ct).ConfigureAwait(false);
+            content.Flush(flushToDisk: true);
+            await content.DisposeAsync().ConfigureAwait(false);
+            draft.Content = null;
 
-            Fault(QueueStep.MoveEnvelope);
+            Fault(QueueStep.MoveIntoQueue);
             lock (indexLock)
             {
-                File.Move(tempEnvelope, EnvelopePath(id), overwrite: false); // the commit point
+                File.Move(draft.TempPath, final, overwrite: false); // the commit point
                 done = true;
                 draft.Committed = true;
-                entries[id] = new Entry(message, StampOf(EnvelopePath(id)));
+                entries[id] = new Entry(message, File.GetLastWriteTimeUtc(final));
             }
         }
         catch (Exception ex) when (!done)
         {
-            TryDelete(tempEnvelope);
             if (draft.Content is { } open)
             {
                 try { await open.DisposeAsync().ConfigureAwait(false); } catch (IOException) { }
                 draft.Content = null;
             }
             TryDelete(draft.TempPath);
-            if (contentMoved) TryDelete(finalContent);
             draft.Failed = true;
             if (ex is IOException or UnauthorizedAccessException)
             {
@@ -340,7 +342,26 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     public Stream OpenContent(string id)
     {
         if (!QueueFormat.IsValidId(id)) throw new ArgumentException($"'{id}' is not a queue id.", nameof(id));
-        return new FileStream(ContentPath(id), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.SequentialScan);
+        FileStream file;
+        try
+        {
+            file = new FileStream(MessagePath(id), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.SequentialScan);
+        }
+        catch (FileNotFoundException)
+        {
+            // A message queued by an earlier version: its content file is the content and nothing else.
+            return new FileStream(ContentPath(id), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.SequentialScan);
+        }
+        try
+        {
+            long size = entries.TryGetValue(id, out var e) ? e.Message.Size : QueueRecord.Read(MessagePath(id), id, out _).Size;
+            return new QueuedContentStream(file, size);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Deletes a message without delivering it (an administrator's decision). False when there is no such message.</summary>
@@ -360,7 +381,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             }
         }
         // A shared instance may not know a message the owner committed since: the files decide.
-        removed |= File.Exists(EnvelopePath(id));
+        removed |= File.Exists(MessagePath(id)) || File.Exists(EnvelopePath(id));
         if (!removed) return false;
         DeleteFiles(id);
         entries.TryRemove(id, out _);
@@ -388,7 +409,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                 var resumed = e.Message with { NextAttempt = now };
                 RewriteEnvelope(resumed);
                 e.Message = resumed;
-                e.Stamp = StampOf(EnvelopePath(id));
+                e.Stamp = StampOf(id);
             }
         }
         DurableFile.FlushDirectory(Folder);
@@ -415,13 +436,11 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         lock (indexLock)
         {
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var path in Directory.EnumerateFiles(Folder, "*" + EnvelopeExtension))
+            foreach (var id in MessageIds(ScanFolder()))
             {
-                string id = Path.GetFileNameWithoutExtension(path);
-                if (!QueueFormat.IsValidId(id)) continue;
                 seen.Add(id);
                 DateTime stamp;
-                try { stamp = StampOf(path); }
+                try { stamp = StampOf(id); }
                 catch (IOException) { continue; }
                 if (entries.TryGetValue(id, out var known))
                 {
@@ -494,7 +513,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     /// </summary>
     private bool RemovedElsewhere(string id, Entry e)
     {
-        if (File.Exists(ContentPath(id))) return false;
+        if (File.Exists(MessagePath(id)) || File.Exists(ContentPath(id))) return false;
         e.Removed = true;
         TryDelete(EnvelopePath(id));
         entries.TryRemove(id, out _);
@@ -521,7 +540,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             }
             RewriteEnvelope(message);
             e.Message = message;
-            e.Stamp = StampOf(EnvelopePath(message.Id));
+            e.Stamp = StampOf(message.Id);
         }
         await rootSync.SyncAsync().WaitAsync(ct).ConfigureAwait(false);
         if (resumed) RaiseReady(message.Id);
@@ -562,12 +581,16 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     {
         try
         {
+            // The message file first: a crash after it leaves at most a rewritten envelope without its message, which the
+            // next start quarantines; never a message with an outdated envelope. (Earlier versions' pairs: the envelope
+            // first, then the content, which the next start deletes if it is left.)
+            File.Delete(MessagePath(id));
             File.Delete(EnvelopePath(id));
             File.Delete(ContentPath(id));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // The message is out of the index either way; a leftover envelope is delivered again after a restart
+            // The message is out of the index either way; a leftover message is delivered again after a restart
             // (at worst twice), a leftover content file is deleted at the next start.
             log.Write(LogLevel.Error, $"Queue: could not delete the files of {id}: {ex.Message}");
         }
@@ -577,18 +600,61 @@ public sealed class MessageQueue : IMessageSink, IDisposable
 
     private QueuedMessage Load(string id)
     {
-        var message = QueueFormat.Deserialize(File.ReadAllBytes(EnvelopePath(id)), id);
+        string path = MessagePath(id);
+        if (File.Exists(path))
+        {
+            var embedded = QueueRecord.Read(path, id, out long contentBytes);
+            byte[] rewritten;
+            try { rewritten = File.ReadAllBytes(EnvelopePath(id)); }
+            catch (FileNotFoundException) { return embedded; }
+            var message = QueueFormat.Deserialize(rewritten, id);
+            if (message.Size != contentBytes)
+                throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"its message file has {contentBytes} bytes of content, the rewritten envelope says {message.Size}"));
+            return message;
+        }
+        // A message queued by an earlier version: envelope and content in two files.
+        var legacy = QueueFormat.Deserialize(File.ReadAllBytes(EnvelopePath(id)), id);
         var content = new FileInfo(ContentPath(id));
-        if (!content.Exists) throw new InvalidDataException("its content file is missing");
+        if (!content.Exists) throw new InvalidDataException("its message file is missing");
         // A commit writes the content to disk before the envelope names its size: a shorter or longer file was cut or
         // changed afterwards, and half a message must never be delivered.
-        if (content.Length != message.Size)
+        if (content.Length != legacy.Size)
             throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"its content file has {content.Length} bytes, the envelope says {message.Size}"));
-        return message;
+                $"its content file has {content.Length} bytes, the envelope says {legacy.Size}"));
+        return legacy;
     }
 
-    private static DateTime StampOf(string path) => File.GetLastWriteTimeUtc(path);
+    /// <summary>When a message last changed on disk: its rewritten envelope if it has one, else its message file.</summary>
+    private DateTime StampOf(string id)
+    {
+        var rewritten = File.GetLastWriteTimeUtc(EnvelopePath(id)); // 1601-01-01 when there is none
+        return rewritten.Year > 1601 ? rewritten : File.GetLastWriteTimeUtc(File.Exists(MessagePath(id)) ? MessagePath(id) : ContentPath(id));
+    }
+
+    /// <summary>The queue ids of the folder's files, by extension; names that are not queue ids are left out.</summary>
+    private Dictionary<string, HashSet<string>> ScanFolder()
+    {
+        var byExtension = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal)
+        {
+            [MessageExtension] = new(StringComparer.Ordinal),
+            [EnvelopeExtension] = new(StringComparer.Ordinal),
+            [ContentExtension] = new(StringComparer.Ordinal),
+        };
+        foreach (var path in Directory.EnumerateFiles(Folder))
+        {
+            string name = Path.GetFileName(path);
+            string extension = Path.GetExtension(name);
+            if (!byExtension.TryGetValue(extension, out var ids)) continue;
+            string id = name[..^extension.Length];
+            if (QueueFormat.IsValidId(id)) ids.Add(id);
+        }
+        return byExtension;
+    }
+
+    /// <summary>The messages of a scan: every message file, and every envelope of an earlier version's pair (or alone).</summary>
+    private static IEnumerable<string> MessageIds(Dictionary<string, HashSet<string>> scan)
+        => scan[MessageExtension].Concat(scan[EnvelopeExtension].Where(id => !scan[MessageExtension].Contains(id)));
 
     /// <summary>The owner's start-up pass: the queue as a crash left it, made consistent.</summary>
     private void Recover()
@@ -598,19 +664,14 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         {
             if (TryDelete(path)) drafts++;
         }
+        var scan = ScanFolder();
         lock (indexLock)
         {
-            foreach (var path in Directory.EnumerateFiles(Folder, "*" + EnvelopeExtension))
+            foreach (var id in MessageIds(scan))
             {
-                string id = Path.GetFileNameWithoutExtension(path);
-                if (!QueueFormat.IsValidId(id))
-                {
-                    log.Write(LogLevel.Warning, $"Queue: '{path}' is not a queue file; left alone.");
-                    continue;
-                }
                 try
                 {
-                    entries[id] = new Entry(Load(id), StampOf(path));
+                    entries[id] = new Entry(Load(id), StampOf(id));
                 }
                 catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
                 {
@@ -618,11 +679,12 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                 }
             }
         }
-        foreach (var path in Directory.EnumerateFiles(Folder, "*" + ContentExtension))
+        foreach (var id in scan[ContentExtension])
         {
-            string id = Path.GetFileNameWithoutExtension(path);
-            if (!QueueFormat.IsValidId(id) || entries.ContainsKey(id) || File.Exists(EnvelopePath(id))) continue;
-            // Content without envelope: a commit that never reached its commit point (the client was never told 250).
+            if (entries.ContainsKey(id) || scan[EnvelopeExtension].Contains(id) || scan[MessageExtension].Contains(id)) continue;
+            // Content without envelope (an earlier version's layout): a commit that never reached its commit point (the
+            // client was never told 250), or a removal a crash interrupted.
+            string path = ContentPath(id);
             if (TryDelete(path))
             {
                 orphans++;
@@ -633,16 +695,16 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             DurableFile.FlushDirectory(Folder);
         Recovery = new QueueRecovery(entries.Count, drafts, orphans, quarantined);
         log.Write(quarantined > 0 ? LogLevel.Warning : LogLevel.Information,
-            $"Queue: opened {Folder}: {entries.Count} message(s) to deliver, {drafts} unfinished draft(s) and {orphans} uncommitted content file(s) deleted, {quarantined} envelope(s) quarantined.");
+            $"Queue: opened {Folder}: {entries.Count} message(s) to deliver, {drafts} unfinished draft(s) and {orphans} uncommitted content file(s) deleted, {quarantined} unreadable message(s) quarantined.");
     }
 
-    /// <summary>Moves an unreadable envelope and its content to <c>quarantine/</c>. Never throws.</summary>
+    /// <summary>Moves the files of an unreadable message to <c>quarantine/</c>. Never throws.</summary>
     private bool Quarantine(string id, string reason)
     {
         try
         {
             string stamp = time.GetUtcNow().UtcDateTime.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var source in new[] { EnvelopePath(id), ContentPath(id) })
+            foreach (var source in new[] { MessagePath(id), EnvelopePath(id), ContentPath(id) })
             {
                 if (!File.Exists(source)) continue;
                 string target = Path.Combine(QuarantineFolder, Path.GetFileName(source));
@@ -652,12 +714,12 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             DurableFile.FlushDirectory(QuarantineFolder);
             DurableFile.FlushDirectory(Folder);
             log.Write(LogLevel.Error,
-                $"Queue: envelope {EnvelopePath(id)} is unreadable ({reason}); moved with its content to {QuarantineFolder}. Nothing of it was delivered; inspect and remove it there.");
+                $"Queue: message {id} in {Folder} is unreadable ({reason}); its files were moved to {QuarantineFolder}. Nothing of it was delivered; inspect and remove it there.");
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            log.Write(LogLevel.Error, $"Queue: envelope {EnvelopePath(id)} is unreadable ({reason}) and could not be quarantined ({ex.Message}); skipped.");
+            log.Write(LogLevel.Error, $"Queue: message {id} in {Folder} is unreadable ({reason}) and could not be quarantined ({ex.Message}); skipped.");
             return false;
         }
     }

@@ -226,22 +226,52 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
                 templateId = Enqueue(queue, token);
             }
         }
-        var template = JsonNode.Parse(File.ReadAllText(Path.Combine(queueDir, templateId + MessageQueue.EnvelopeExtension)))!;
+        var template = JsonNode.Parse(EmbeddedEnvelope(File.ReadAllBytes(Path.Combine(queueDir, templateId + MessageQueue.MessageExtension))))!;
 
-        // The corrupt files, each with a message of its own that must never be delivered.
-        var corrupt = new List<(string Kind, string Id, bool EnvelopeLeft, bool ContentLeft)>();
+        // The corrupt files, each with a message of its own that must never be delivered: message files (content,
+        // envelope, footer) cut or changed, and the two-file layout of earlier versions (<id>.json beside <id>.eml).
+        var corrupt = new List<(string Kind, string Id, string[] Quarantined)>();
         var random = new Random(7);
-        void Place(string kind, Func<byte[], string, byte[]?> envelope, Func<byte[], byte[]?> content, bool expectQuarantine = true)
+        (string Id, byte[] Eml, byte[] Json) NewCorrupt()
         {
             string id = QueueFormat.NewId(DateTimeOffset.UtcNow.AddMinutes(-corrupt.Count - 1));
             var eml = Encoding.ASCII.GetBytes($"Subject: Test {Mail.NewToken("corrupt")}\r\n\r\n{new string('c', 4000)}\r\n");
-            var json = Envelope(template, id, eml.Length);
+            return (id, eml, Envelope(template, id, eml.Length));
+        }
+        void Place(string kind, Func<byte[], string, byte[]?> envelope, Func<byte[], byte[]?> content, bool expectQuarantine = true)
+        {
+            var (id, eml, json) = NewCorrupt();
             var envelopeBytes = envelope(json, id);
             var contentBytes = content(eml);
-            if (envelopeBytes is not null) File.WriteAllBytes(Path.Combine(queueDir, id + MessageQueue.EnvelopeExtension), envelopeBytes);
-            if (contentBytes is not null) File.WriteAllBytes(Path.Combine(queueDir, id + MessageQueue.ContentExtension), contentBytes);
-            corrupt.Add((kind, id, envelopeBytes is not null && expectQuarantine, contentBytes is not null && expectQuarantine));
+            var files = new List<string>();
+            if (contentBytes is not null) Write(id + MessageQueue.ContentExtension, contentBytes);
+            if (envelopeBytes is not null) Write(id + MessageQueue.EnvelopeExtension, envelopeBytes);
+            corrupt.Add((kind, id, expectQuarantine ? files.ToArray() : []));
+            void Write(string name, byte[] bytes)
+            {
+                File.WriteAllBytes(Path.Combine(queueDir, name), bytes);
+                files.Add(name);
+            }
         }
+        void PlaceMessage(string kind, Func<byte[], byte[]> message, byte[]? rewrittenEnvelope = null)
+        {
+            var (id, eml, json) = NewCorrupt();
+            var names = new List<string> { id + MessageQueue.MessageExtension };
+            File.WriteAllBytes(Path.Combine(queueDir, names[0]), message([.. eml, .. json, .. Footer(eml.Length, json.Length)]));
+            if (rewrittenEnvelope is not null)
+            {
+                names.Add(id + MessageQueue.EnvelopeExtension);
+                File.WriteAllBytes(Path.Combine(queueDir, names[1]), rewrittenEnvelope);
+            }
+            corrupt.Add((kind, id, names.ToArray()));
+        }
+        PlaceMessage("message cut in its content", whole => whole[..2000]);
+        PlaceMessage("message without its footer", whole => whole[..^32]);
+        PlaceMessage("message with bytes missing", whole => [.. whole[..100], .. whole[200..]]);
+        PlaceMessage("message with a byte appended", whole => [.. whole, (byte)'\n']);
+        PlaceMessage("zero-length message", _ => []);
+        PlaceMessage("message with binary garbage", _ => RandomBytes(random, 700));
+        PlaceMessage("garbage rewritten envelope", whole => whole, "{ \"id\": oops ]] not json"u8.ToArray());
         Place("truncated envelope", (json, _) => json[..(json.Length / 2)], eml => eml);
         Place("garbage JSON", (_, _) => "{ \"id\": oops ]] not json"u8.ToArray(), eml => eml);
         Place("binary garbage envelope", (_, _) => RandomBytes(random, 300), eml => eml);
@@ -268,7 +298,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
         Place("garbage JSON while running", (_, _) => "][ garbage"u8.ToArray(), eml => eml);
         cluster.Invoke($"Resume-DomainShareQueue {s.Cfg}").AssertSuccess();
         var runtime = corrupt[^1];
-        bool runtimeQuarantined = Cluster.Eventually(() => File.Exists(Path.Combine(queueDir, "quarantine", runtime.Id + MessageQueue.EnvelopeExtension)), TimeSpan.FromSeconds(10));
+        bool runtimeQuarantined = Cluster.Eventually(() => runtime.Quarantined.All(f => File.Exists(Path.Combine(queueDir, "quarantine", f))), TimeSpan.FromSeconds(10));
         var afterRuntime = Mail.NewToken("afterruntime");
         Mail.Send(s, Mail.Message(afterRuntime, Dora));
         Mail.AwaitDelivery(maildir, afterRuntime, Delivery);
@@ -278,19 +308,19 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
         var quarantine = Path.Combine(queueDir, "quarantine");
         var report = new List<string>();
         int handled = 0, logged = 0;
-        foreach (var (kind, id, envelopeLeft, contentLeft) in corrupt)
+        foreach (var (kind, id, quarantined) in corrupt)
         {
-            bool inQueue = File.Exists(Path.Combine(queueDir, id + ".json")) || File.Exists(Path.Combine(queueDir, id + ".eml"));
-            bool moved = (!envelopeLeft || File.Exists(Path.Combine(quarantine, id + ".json"))) && (!contentLeft || File.Exists(Path.Combine(quarantine, id + ".eml")));
+            bool inQueue = new[] { ".msg", ".json", ".eml" }.Any(extension => File.Exists(Path.Combine(queueDir, id + extension)));
+            bool moved = quarantined.All(f => File.Exists(Path.Combine(quarantine, f)));
             var lines = log.Where(l => l.Contains(id, StringComparison.Ordinal) && (l.Contains("quarantine", StringComparison.Ordinal) || l.Contains("no envelope", StringComparison.Ordinal))).ToList();
             if (!inQueue && moved) handled++;
             if (lines.Count == 1) logged++;
-            report.Add($"{kind,-28} {id}: {(inQueue ? "STILL IN QUEUE" : envelopeLeft || contentLeft ? "quarantined" : "deleted")}, {lines.Count} log line(s): {lines.FirstOrDefault()}");
+            report.Add($"{kind,-28} {id}: {(inQueue ? "STILL IN QUEUE" : quarantined.Length > 0 ? "quarantined" : "deleted")}, {lines.Count} log line(s): {lines.FirstOrDefault()}");
         }
         foreach (var line in report) output.WriteLine(line);
         int corruptDelivered = Mail.Delivered(maildir).Count(t => t.Contains("Test corrupt-", StringComparison.Ordinal));
 
-        Figures.Record(output, Area, "corrupt queue files placed (9 kinds at start-up, 1 while running)", "-", $"{corrupt.Count}");
+        Figures.Record(output, Area, "corrupt queue files placed (16 kinds at start-up, 1 while running)", "-", $"{corrupt.Count}");
         Figures.Record(output, Area, "corrupt queue files quarantined (content without envelope: deleted, never acknowledged)", $"{corrupt.Count}", $"{handled}");
         Figures.Record(output, Area, "corrupt queue files with exactly one log line naming them", $"{corrupt.Count}", $"{logged}");
         Figures.Record(output, Area, "corrupt queue files: messages delivered from them", "0", $"{corruptDelivered}");
@@ -315,6 +345,24 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
             .AsTask().GetAwaiter().GetResult();
     }
 
+    /// <summary>
+    /// The footer of a queue message file, written here from the format's description (docs in QueueRecord), not with the
+    /// engine's code: <c>\nDSQUEUE1 &lt;content length, 12 digits&gt; &lt;envelope length, 8 digits&gt;\n</c>.
+    /// </summary>
+    private static byte[] Footer(long content, long envelope)
+        => Encoding.ASCII.GetBytes(FormattableString.Invariant($"\nDSQUEUE1 {content:D12} {envelope:D8}\n"));
+
+    /// <summary>The envelope in a queue message file, read by its footer.</summary>
+    private static string EmbeddedEnvelope(byte[] file)
+    {
+        var footer = Encoding.ASCII.GetString(file[^32..]);
+        Assert.StartsWith("\nDSQUEUE1 ", footer);
+        long content = long.Parse(footer[10..22], System.Globalization.CultureInfo.InvariantCulture);
+        int envelope = int.Parse(footer[23..31], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(file.Length, content + envelope + 32);
+        return Encoding.UTF8.GetString(file, (int)content, envelope);
+    }
+
     /// <summary>The template envelope made into a well-formed one for <paramref name="id"/> and content of <paramref name="size"/> bytes.</summary>
     private static byte[] Envelope(JsonNode template, string id, long size)
     {
@@ -333,11 +381,11 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
 
     private static IEnumerable<string> Files(string folder) => Directory.Exists(folder) ? Directory.GetFiles(folder) : [];
 
-    /// <summary>Files of a message in the queue: committed (.eml, .json) or drafts in tmp/.</summary>
+    /// <summary>Files of a message in the queue: committed (.msg, .json, or an earlier version's .eml) or drafts in tmp/.</summary>
     private static IEnumerable<string> QueueFiles(Server s)
     {
         string queue = Path.Combine(s.DataDirectory, MessageQueue.FolderName);
-        return Files(queue).Where(f => f.EndsWith(".eml", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal))
+        return Files(queue).Where(f => f.EndsWith(".msg", StringComparison.Ordinal) || f.EndsWith(".eml", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal))
             .Concat(Files(Path.Combine(queue, "tmp")));
     }
 

@@ -45,9 +45,13 @@ public sealed class MessageQueueTests : IDisposable
             Assert.Equal("ann@example.com", listed.ReversePath);
             Assert.Equal(content.Length, listed.Size);
             Assert.Equal("192.0.2.7", listed.Source?.Address);
-            Assert.Equal([id + ".eml", id + ".json"], QueueFiles());
+            // One file: the content as received, the envelope, a footer that says where each ends.
+            Assert.Equal([id + ".msg"], QueueFiles());
             Assert.Empty(TempFiles());
-            Assert.Equal(content, File.ReadAllBytes(Path.Combine(QueueDir, id + ".eml")));
+            var file = File.ReadAllBytes(Path.Combine(QueueDir, id + ".msg"));
+            Assert.Equal(content, file[..content.Length]);
+            Assert.Equal(QueueFormat.Serialize(listed), file[content.Length..^QueueRecord.FooterBytes]);
+            Assert.Equal($"\nDSQUEUE1 {content.Length:D12} {file.Length - content.Length - 32:D8}\n", Encoding.ASCII.GetString(file[^32..]));
         }
         using (var reopened = MessageQueue.Open(folder.Path, log: log))
         {
@@ -104,40 +108,60 @@ public sealed class MessageQueueTests : IDisposable
         string id;
         using (var queue = MessageQueue.Open(folder.Path, log: log))
             id = await CommitAsync(queue, "Subject: kept\r\n\r\n"u8.ToArray());
-        // What a crash leaves: a draft being received, and a commit that moved its content but never its envelope.
-        File.WriteAllText(Path.Combine(QueueDir, "tmp", "20250101000000000-aaaaaaaaaa.eml"), "half a message");
-        File.WriteAllText(Path.Combine(QueueDir, "tmp", "20250101000000000-aaaaaaaaaa.json"), "{");
+        // What a crash leaves: a draft being received, an envelope rewrite not yet renamed, and (from an earlier
+        // version's two-file layout) a commit that moved its content but never its envelope.
+        File.WriteAllText(Path.Combine(QueueDir, "tmp", "20250101000000000-aaaaaaaaaa.msg"), "half a message");
+        File.WriteAllText(Path.Combine(QueueDir, "tmp", "20250101000000000-aaaaaaaaaa.0123.json.tmp"), "{");
         string orphan = "20250101000000001-bbbbbbbbbb";
         File.WriteAllText(Path.Combine(QueueDir, orphan + ".eml"), "Subject: never committed\r\n\r\n");
 
         using var reopened = MessageQueue.Open(folder.Path, log: log);
         Assert.Equal(new QueueRecovery(1, 2, 1, 0), reopened.Recovery);
         Assert.Equal(id, Assert.Single(reopened.List()).Id);
-        Assert.Equal([id + ".eml", id + ".json"], QueueFiles());
+        Assert.Equal([id + ".msg"], QueueFiles());
         Assert.Empty(TempFiles());
     }
 
-    [Fact]
-    public async Task A_corrupt_envelope_is_quarantined_with_a_log_line_and_the_queue_still_opens()
+    /// <summary>The envelope stored in a committed message file, as JSON text.</summary>
+    private string EmbeddedEnvelope(string id, long contentBytes)
     {
-        string good;
+        var file = File.ReadAllBytes(Path.Combine(QueueDir, id + ".msg"));
+        return Encoding.UTF8.GetString(file[(int)contentBytes..^QueueRecord.FooterBytes]);
+    }
+
+    [Fact]
+    public async Task A_corrupt_message_or_envelope_is_quarantined_with_a_log_line_and_the_queue_still_opens()
+    {
+        string good, rewritten;
+        var content = "Subject: good\r\n\r\n"u8.ToArray();
         using (var queue = MessageQueue.Open(folder.Path, log: log))
-            good = await CommitAsync(queue, "Subject: good\r\n\r\n"u8.ToArray());
+        {
+            good = await CommitAsync(queue, content);
+            rewritten = await CommitAsync(queue, content);
+        }
+        string goodJson = EmbeddedEnvelope(good, content.Length);
+        // A message file that is not one (no footer), and a message whose rewritten envelope was broken by hand.
+        string garbled = "20250101000000004-eeeeeeeeee";
+        File.WriteAllText(Path.Combine(QueueDir, garbled + ".msg"), "Subject: no footer\r\n\r\n" + new string('z', 100));
+        File.WriteAllText(Path.Combine(QueueDir, rewritten + ".json"), "{ \"id\": \"" + rewritten + "\", \"recipients\": [ ");
+        // An earlier version's two-file layout: a broken envelope beside its content, and an envelope without content.
         string bad = "20250101000000002-cccccccccc";
         File.WriteAllText(Path.Combine(QueueDir, bad + ".json"), "{ \"id\": \"" + bad + "\", \"recipients\": [ ");
         File.WriteAllText(Path.Combine(QueueDir, bad + ".eml"), "Subject: bad envelope\r\n\r\n");
         string noContent = "20250101000000003-dddddddddd";
-        File.WriteAllText(Path.Combine(QueueDir, noContent + ".json"), File.ReadAllText(Path.Combine(QueueDir, good + ".json")).Replace(good, noContent));
+        File.WriteAllText(Path.Combine(QueueDir, noContent + ".json"), goodJson.Replace(good, noContent));
 
         using (var reopened = MessageQueue.Open(folder.Path, log: log))
         {
             Assert.Equal(good, Assert.Single(reopened.List()).Id);
-            Assert.Equal(2, reopened.Recovery!.Quarantined);
+            Assert.Equal(4, reopened.Recovery!.Quarantined);
         }
         var quarantined = Directory.GetFiles(Path.Combine(QueueDir, "quarantine")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal([bad + ".eml", bad + ".json", noContent + ".json"], quarantined);
+        Assert.Equal(new[] { bad + ".eml", bad + ".json", noContent + ".json", garbled + ".msg", rewritten + ".json", rewritten + ".msg" }.Order(StringComparer.Ordinal), quarantined);
         Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(bad) && l.Contains("quarantine"));
-        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(noContent) && l.Contains("content file is missing"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(noContent) && l.Contains("message file is missing"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(garbled) && l.Contains("no DomainShare footer"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(rewritten) && l.Contains("quarantine"));
 
         // No crash loop: the next start finds a clean queue.
         using var again = MessageQueue.Open(folder.Path, log: log);
@@ -145,9 +169,9 @@ public sealed class MessageQueueTests : IDisposable
     }
 
     [Fact]
-    public async Task A_content_file_cut_short_emptied_or_grown_is_quarantined_never_delivered_in_part()
+    public async Task A_message_file_cut_short_emptied_grown_or_with_bytes_missing_is_quarantined_never_delivered_in_part()
     {
-        string good, cut, emptied, grown;
+        string good, cut, emptied, grown, holed;
         var content = Encoding.ASCII.GetBytes("Subject: whole\r\n\r\n" + new string('x', 5000) + "\r\n");
         using (var queue = MessageQueue.Open(folder.Path, log: log))
         {
@@ -155,20 +179,58 @@ public sealed class MessageQueueTests : IDisposable
             cut = await CommitAsync(queue, content);
             emptied = await CommitAsync(queue, content);
             grown = await CommitAsync(queue, content);
+            holed = await CommitAsync(queue, content);
         }
-        File.WriteAllBytes(Path.Combine(QueueDir, cut + ".eml"), content[..(content.Length / 2)]);
-        File.WriteAllBytes(Path.Combine(QueueDir, emptied + ".eml"), []);
-        File.AppendAllText(Path.Combine(QueueDir, grown + ".eml"), "appended by hand\r\n");
+        string Msg(string id) => Path.Combine(QueueDir, id + ".msg");
+        var whole = File.ReadAllBytes(Msg(cut));
+        File.WriteAllBytes(Msg(cut), whole[..(content.Length / 2)]);
+        File.WriteAllBytes(Msg(emptied), []);
+        File.AppendAllText(Msg(grown), "appended by hand\r\n");
+        File.WriteAllBytes(Msg(holed), [.. whole[..100], .. whole[200..]]); // the footer is intact, the lengths are not
 
         using (var reopened = MessageQueue.Open(folder.Path, log: log))
         {
             Assert.Equal(good, Assert.Single(reopened.List()).Id);
-            Assert.Equal(3, reopened.Recovery!.Quarantined);
+            Assert.Equal(4, reopened.Recovery!.Quarantined);
         }
         var quarantined = Directory.GetFiles(Path.Combine(QueueDir, "quarantine")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(new[] { cut, emptied, grown }.SelectMany(id => new[] { id + ".eml", id + ".json" }).Order(StringComparer.Ordinal), quarantined);
-        foreach (var id in new[] { cut, emptied, grown })
-            Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(id) && l.Contains($"the envelope says {content.Length}"));
+        Assert.Equal(new[] { cut, emptied, grown, holed }.Select(id => id + ".msg").Order(StringComparer.Ordinal), quarantined);
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(cut) && l.Contains("no DomainShare footer"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(emptied) && l.Contains("fewer than its footer"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(grown) && l.Contains("no DomainShare footer"));
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(holed) && l.Contains($"its footer says {content.Length} of content"));
+    }
+
+    [Fact]
+    public async Task A_queue_written_by_an_earlier_version_is_read_delivered_and_removed_as_it_is()
+    {
+        // The two-file layout: <id>.eml (the content) beside <id>.json (the envelope).
+        var content = "Subject: queued before the upgrade\r\n\r\nbody\r\n"u8.ToArray();
+        string template;
+        using (var queue = MessageQueue.Open(folder.Path, log: log))
+            template = await CommitAsync(queue, content);
+        string old = "20250101000000005-ffffffffff", cutOld = "20250101000000006-ffffffffff";
+        foreach (var id in new[] { old, cutOld })
+            File.WriteAllText(Path.Combine(QueueDir, id + ".json"), EmbeddedEnvelope(template, content.Length).Replace(template, id));
+        File.WriteAllBytes(Path.Combine(QueueDir, old + ".eml"), content);
+        File.WriteAllBytes(Path.Combine(QueueDir, cutOld + ".eml"), content[..10]);
+        File.Delete(Path.Combine(QueueDir, template + ".msg"));
+
+        using (var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log))
+            Assert.Equal(old, Assert.Single(shared.List()).Id); // the cut one is skipped with a warning; only the owner quarantines
+        Assert.Contains(log.Lines, l => l.StartsWith("Warning:", StringComparison.Ordinal) && l.Contains(cutOld) && l.Contains("skipped"));
+        using var reopened = MessageQueue.Open(folder.Path, log: log);
+        Assert.Equal(new QueueRecovery(1, 0, 0, 1), reopened.Recovery);
+        Assert.Equal(old, Assert.Single(reopened.List()).Id);
+        await using (var stream = reopened.OpenContent(old))
+        {
+            var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.Equal(content, copy.ToArray());
+        }
+        Assert.Contains(log.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains(cutOld) && l.Contains($"the envelope says {content.Length}"));
+        Assert.True(reopened.Remove(old));
+        Assert.Empty(QueueFiles());
     }
 
     [Fact]
@@ -188,10 +250,9 @@ public sealed class MessageQueueTests : IDisposable
     [Theory]
     [InlineData("CreateDraft")]
     [InlineData("WriteContent")]
-    [InlineData("FlushContent")]
     [InlineData("WriteEnvelope")]
-    [InlineData("MoveContent")]
-    [InlineData("MoveEnvelope")]
+    [InlineData("FlushContent")]
+    [InlineData("MoveIntoQueue")]
     public async Task A_storage_failure_before_the_commit_point_throws_SmtpStorageException_and_leaves_nothing(string step)
     {
         var failAt = Enum.Parse<QueueStep>(step);

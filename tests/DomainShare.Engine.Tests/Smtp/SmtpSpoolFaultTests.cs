@@ -36,10 +36,9 @@ public sealed class SmtpSpoolFaultTests : IDisposable
     {
         { nameof(QueueStep.CreateDraft), "ENOSPC" },
         { nameof(QueueStep.WriteContent), "ENOSPC" },
-        { nameof(QueueStep.FlushContent), "EIO from fsync" },
         { nameof(QueueStep.WriteEnvelope), "ENOSPC" },
-        { nameof(QueueStep.MoveContent), "rename failed" },
-        { nameof(QueueStep.MoveEnvelope), "rename failed" },
+        { nameof(QueueStep.FlushContent), "EIO from fsync" },
+        { nameof(QueueStep.MoveIntoQueue), "rename failed" },
     };
 
     [Theory]
