@@ -267,12 +267,21 @@ public sealed class DeliveryAgent : IAsyncDisposable
     private void Launch(string id, string[] destinations, CancellationToken ct)
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int released = 0;
+        // The destinations are free again once the message's SMTP transactions are over, before its queue files are
+        // rewritten or deleted and flushed: a connection never waits for the disk.
+        void ReleaseDestinations()
+        {
+            if (Interlocked.Exchange(ref released, 1) != 0) return;
+            Release(destinations);
+            Wake();
+        }
         var task = Task.Run(async () =>
         {
             await started.Task.ConfigureAwait(false);
             try
             {
-                await DeliverAsync(id, ct).ConfigureAwait(false);
+                await DeliverAsync(id, ReleaseDestinations, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -288,7 +297,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
             }
             finally
             {
-                Release(destinations);
+                ReleaseDestinations();
                 inFlight.TryRemove(id, out _);
                 Wake();
             }
@@ -365,7 +374,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
         public static Plan Decided(Outcome o) => new(PlanKind.Done, Outcome: o);
     }
 
-    private async Task DeliverAsync(string id, CancellationToken ct)
+    /// <summary>One delivery attempt of a message; <paramref name="sent"/> is called once no more SMTP transaction is made for it.</summary>
+    private async Task DeliverAsync(string id, Action sent, CancellationToken ct)
     {
         var message = queue.BeginAttempt(id);
         if (message is null) return;
@@ -445,6 +455,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
         for (int i = 0; i < work.Length; i++)
             if (!done[i]) Apply(i, Outcome.Defer($"451 4.4.6 the route of <{work[i].Address}> changed too often in one attempt; trying again later"));
+        sent();
 
         // The end of the queue lifetime: what is still pending fails with its last error.
         var now = time.GetUtcNow();

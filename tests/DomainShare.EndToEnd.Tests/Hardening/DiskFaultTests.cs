@@ -381,12 +381,15 @@ public sealed class DiskFaultTests(ITestOutputHelper output) : IDisposable
 
     private static IEnumerable<string> Files(string folder) => Directory.Exists(folder) ? Directory.GetFiles(folder) : [];
 
-    /// <summary>Files of a message in the queue: committed (.msg, .json, or an earlier version's .eml) or drafts in tmp/.</summary>
+    /// <summary>
+    /// Files of a message in the queue: committed (.msg, .json, or an earlier version's .eml) or drafts in tmp/ (not the
+    /// spare files of delivered messages, kept there for reuse).
+    /// </summary>
     private static IEnumerable<string> QueueFiles(Server s)
     {
         string queue = Path.Combine(s.DataDirectory, MessageQueue.FolderName);
         return Files(queue).Where(f => f.EndsWith(".msg", StringComparison.Ordinal) || f.EndsWith(".eml", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal))
-            .Concat(Files(Path.Combine(queue, "tmp")));
+            .Concat(Files(Path.Combine(queue, "tmp")).Where(f => !f.EndsWith(".spare", StringComparison.Ordinal)));
     }
 
     /// <summary>MailKit's answer: the 250 line, or the refusal's code and text; and the command that got it.</summary>

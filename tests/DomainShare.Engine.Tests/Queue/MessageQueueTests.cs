@@ -336,4 +336,61 @@ public sealed class MessageQueueTests : IDisposable
         Assert.False(await queue.UpdateAsync(attempt with { Attempts = 1 }, CancellationToken.None));
         Assert.Empty(QueueFiles());
     }
+
+    private string[] Spares() => Directory.GetFiles(Path.Combine(QueueDir, "tmp"), "*.spare");
+
+    [Fact]
+    public async Task A_delivered_message_file_is_reused_for_the_next_message_with_nothing_of_the_old_one_left()
+    {
+        var longer = Encoding.ASCII.GetBytes("Subject: first, longer\r\n\r\n" + new string('L', 20_000) + "\r\n");
+        var shorter = "Subject: second\r\n\r\nshort\r\n"u8.ToArray();
+        using (var queue = MessageQueue.Open(folder.Path, log: log))
+        {
+            string first = await CommitAsync(queue, longer);
+            var attempt = queue.BeginAttempt(first)!;
+            Assert.True(await queue.UpdateAsync(attempt with { Attempts = 1 }, CancellationToken.None)); // a rewritten envelope too
+            Assert.Equal([first + ".json", first + ".msg"], QueueFiles());
+            await queue.CompleteAsync(first, CancellationToken.None);
+            Assert.Empty(QueueFiles()); // out of the queue, rewritten envelope included
+            var spare = Assert.Single(Spares());
+            Assert.True(new FileInfo(spare).Length > longer.Length);
+
+            string second = await CommitAsync(queue, shorter);
+            Assert.Empty(Spares()); // the spare became the second message
+            Assert.Equal([second + ".msg"], QueueFiles());
+            var file = File.ReadAllBytes(Path.Combine(QueueDir, second + ".msg"));
+            Assert.Equal(shorter, file[..shorter.Length]);
+            Assert.Equal(QueueFormat.Serialize(queue.Get(second)!), file[shorter.Length..^QueueRecord.FooterBytes]);
+            Assert.DoesNotContain(new string('L', 16), Encoding.ASCII.GetString(file)); // nothing of the longer first message
+            await using var stream = queue.OpenContent(second);
+            var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.Equal(shorter, copy.ToArray());
+            await queue.CompleteAsync(second, CancellationToken.None);
+            Assert.Single(Spares());
+        }
+        // Spares are no drafts and no messages: the next owner deletes them and reports nothing.
+        using var reopened = MessageQueue.Open(folder.Path, log: log);
+        Assert.Equal(new QueueRecovery(0, 0, 0, 0), reopened.Recovery);
+        Assert.Empty(Spares());
+    }
+
+    [Fact]
+    public async Task Spare_files_are_bounded_and_only_the_owner_keeps_them()
+    {
+        using var queue = MessageQueue.Open(folder.Path, log: log);
+        var ids = new List<string>();
+        for (int i = 0; i < 70; i++) ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\n")));
+        await Task.WhenAll(ids.Select(id => queue.CompleteAsync(id, CancellationToken.None).AsTask()));
+        Assert.Empty(QueueFiles());
+        Assert.Equal(64, Spares().Length);
+
+        // A shared instance (a cmdlet) deletes what it removes; the owner's spares are left alone.
+        string kept = await CommitAsync(queue, "Subject: kept\r\n\r\n"u8.ToArray());
+        Assert.Equal(63, Spares().Length);
+        using var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log);
+        Assert.True(shared.Remove(kept));
+        Assert.Empty(QueueFiles());
+        Assert.Equal(63, Spares().Length);
+    }
 }
