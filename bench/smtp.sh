@@ -18,7 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
-messages=5000 sessions=20 size=1024 lat_messages=2000 lat_sessions=4 warmup=100 phase_timeout=300 keep=0 run_postfix=1
+messages=5000 sessions=20 size=1024 lat_messages=2000 lat_sessions=4 warmup=3000 phase_timeout=300 keep=0 run_postfix=1
 usage() {
     cat >&2 <<'EOF'
 usage: bench/smtp.sh [options]
@@ -27,7 +27,8 @@ usage: bench/smtp.sh [options]
   --size BYTES          message payload (default 1024)
   --latency-messages N  messages of the latency client (default 2000)
   --latency-sessions N  its parallel sessions, each reusing its connection (default 4)
-  --warmup N            messages sent (and forwarded) before each measured run (default 100)
+  --warmup N            messages sent (and forwarded) before each measured run (default 3000: .NET compiles
+                        the relay's hot paths again, optimised, during its first ~2,000 messages)
   --timeout SECONDS     time bound of each load run and of each queue drain (default 300)
   --no-postfix          measure DomainShare only
   --keep                keep the temporary folder (configurations, relay logs, Postfix's maillog)

@@ -31,14 +31,17 @@ public sealed class MaildirMessageStore : IMessageStore
 {
     private static long deliveries;
     private readonly Func<string, Stream> createFile;
+    private readonly Action<string> flushFolder;
     private readonly TimeProvider time;
     private readonly string host;
 
     /// <param name="createFile">Creates the file in <c>tmp/</c> (tests wrap it to fail like a full disk); null creates a plain file.</param>
     /// <param name="time">The clock for file names.</param>
-    public MaildirMessageStore(Func<string, Stream>? createFile = null, TimeProvider? time = null)
+    /// <param name="flushFolder">Flushes <c>new/</c> to disk after the rename (tests make it fail like a failing disk); null is fsync.</param>
+    public MaildirMessageStore(Func<string, Stream>? createFile = null, TimeProvider? time = null, Action<string>? flushFolder = null)
     {
         this.createFile = createFile ?? (path => new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024));
+        this.flushFolder = flushFolder ?? DurableFile.FlushDirectoryOrThrow;
         this.time = time ?? TimeProvider.System;
         host = SafeHost(Environment.MachineName);
     }
@@ -93,7 +96,17 @@ public sealed class MaildirMessageStore : IMessageStore
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
-        DurableFile.FlushDirectory(newFolder);
+        try
+        {
+            flushFolder(newFolder);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The rename is not known to be on disk, so the message must stay queued: take it back out of new/ and fail
+            // (a mail client may have seen it meanwhile; then it arrives twice, never not at all).
+            try { File.Delete(final); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new IOException($"The Maildir folder {newFolder} could not be flushed to disk: {ex.Message}", ex);
+        }
         return name;
     }
 

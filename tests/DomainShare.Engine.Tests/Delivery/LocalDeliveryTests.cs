@@ -76,6 +76,38 @@ public sealed class LocalDeliveryTests
     }
 
     [Fact]
+    public async Task A_Maildir_folder_that_cannot_be_flushed_to_disk_keeps_the_message_queued_and_takes_it_out_of_new()
+    {
+        await using var rig = new DeliveryRig();
+        string maildir = rig.AddAccount("ann@example.com");
+        int flushes = 0;
+        rig.Store = new MaildirMessageStore(flushFolder: folder =>
+        {
+            Interlocked.Increment(ref flushes);
+            throw new IOException("fsync: Input/output error");
+        });
+        await rig.StartAgentAsync();
+
+        string id = await rig.CommitAsync("x@outside.test", [Local("ann@example.com")]);
+        await rig.WaitUntilAsync(() => rig.Queue.Get(id) is { Attempts: >= 2 }, "two failed attempts");
+
+        var recipient = Assert.Single(rig.Queue.Get(id)!.Recipients);
+        Assert.Equal(RecipientState.Pending, recipient.State);
+        Assert.Contains("could not be flushed to disk", recipient.LastError);
+        Assert.True(flushes >= 2);
+        Assert.Empty(NewMail(maildir));
+        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
+
+        // The disk works again: the next attempt delivers it, once.
+        await rig.StopAgentAsync();
+        rig.Store = null;
+        await rig.StartAgentAsync();
+        rig.Queue.Resume(id);
+        await rig.WaitUntilGoneAsync(id);
+        Assert.Single(NewMail(maildir));
+    }
+
+    [Fact]
     public async Task A_mailbox_over_quota_keeps_the_message_queued_with_4_2_2()
     {
         await using var rig = new DeliveryRig();
