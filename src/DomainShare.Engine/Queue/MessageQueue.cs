@@ -62,8 +62,10 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     private const string LockFileName = ".owner.lock";
     private const int BufferSize = 64 * 1024;
     private const string SpareExtension = ".spare";
-    /// <summary>Spare files kept for reuse at most; a delivered message beyond it is deleted.</summary>
-    private const int MaxSpares = 64;
+    /// <summary>Spare files kept for reuse at most (enough for a backlog of a few seconds under load); beyond it a delivered message is deleted.</summary>
+    private const int MaxSpares = 512;
+    /// <summary>Larger files are not kept as spares: at most MaxSpares × this much disk (64 MB) holds nothing.</summary>
+    private const long MaxSpareBytes = 128 * 1024;
 
     private readonly ConcurrentDictionary<string, Entry> entries = new(StringComparer.Ordinal);
     private readonly object indexLock = new();
@@ -563,7 +565,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         {
             if (e.Removed) return;
             e.Removed = true;
-            if (!Recycle(id)) DeleteFiles(id);
+            if (!Recycle(id, e.Message.Size)) DeleteFiles(id);
             entries.TryRemove(id, out _);
         }
         await rootSync.SyncAsync().WaitAsync(ct).ConfigureAwait(false);
@@ -574,12 +576,14 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     // was most of the relay's CPU on ext4 (allocating an inode scans for recently deleted ones); a rename and an
     // overwrite are not. Spares are bounded (MaxSpares) and deleted with the drafts when the owner opens the queue.
 
-    /// <summary>Moves a finished message's file to the spares; false (nothing done) when there is no room or it fails.</summary>
-    private bool Recycle(string id)
+    /// <summary>Moves a finished message's file to the spares; false (nothing done) when there is no room, it is large or it fails.</summary>
+    private bool Recycle(string id, long size)
     {
-        if (!IsOwner || Interlocked.Increment(ref spareCount) > MaxSpares)
+        // The file is the content plus the envelope (a few KB): content up to MaxSpareBytes - 16 KB keeps the file within it.
+        if (!IsOwner || size > MaxSpareBytes - 16 * 1024) return false;
+        if (Interlocked.Increment(ref spareCount) > MaxSpares)
         {
-            if (IsOwner) Interlocked.Decrement(ref spareCount);
+            Interlocked.Decrement(ref spareCount);
             return false;
         }
         string spare = Path.Combine(TempFolder, string.Create(System.Globalization.CultureInfo.InvariantCulture,

@@ -380,17 +380,20 @@ public sealed class MessageQueueTests : IDisposable
     {
         using var queue = MessageQueue.Open(folder.Path, log: log);
         var ids = new List<string>();
-        for (int i = 0; i < 70; i++) ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\n")));
+        for (int i = 0; i < 520; i++) ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\n")));
+        // A large message is deleted, not kept: spares must not hold much disk.
+        ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes("Subject: large\r\n\r\n" + new string('x', 200_000))));
         await Task.WhenAll(ids.Select(id => queue.CompleteAsync(id, CancellationToken.None).AsTask()));
         Assert.Empty(QueueFiles());
-        Assert.Equal(64, Spares().Length);
+        Assert.Equal(512, Spares().Length);
+        Assert.All(Spares(), f => Assert.True(new FileInfo(f).Length < 128 * 1024));
 
         // A shared instance (a cmdlet) deletes what it removes; the owner's spares are left alone.
         string kept = await CommitAsync(queue, "Subject: kept\r\n\r\n"u8.ToArray());
-        Assert.Equal(63, Spares().Length);
+        Assert.Equal(511, Spares().Length);
         using var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log);
         Assert.True(shared.Remove(kept));
         Assert.Empty(QueueFiles());
-        Assert.Equal(63, Spares().Length);
+        Assert.Equal(511, Spares().Length);
     }
 }
