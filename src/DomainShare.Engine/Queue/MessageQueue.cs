@@ -277,7 +277,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                 File.Move(draft.TempPath, final, overwrite: false); // the commit point
                 done = true;
                 draft.Committed = true;
-                entries[id] = new Entry(message, File.GetLastWriteTimeUtc(final));
+                entries[id] = new Entry(message, File.GetLastWriteTimeUtc(final)) { MayHaveRewrite = false };
             }
         }
         catch (Exception ex) when (!done)
@@ -418,6 +418,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             {
                 var resumed = e.Message with { NextAttempt = now };
                 RewriteEnvelope(resumed);
+                e.MayHaveRewrite = true;
                 e.Message = resumed;
                 e.Stamp = StampOf(id);
             }
@@ -549,6 +550,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
                 e.ResumeRequested = false;
             }
             RewriteEnvelope(message);
+            e.MayHaveRewrite = true;
             e.Message = message;
             e.Stamp = StampOf(message.Id);
         }
@@ -565,7 +567,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         {
             if (e.Removed) return;
             e.Removed = true;
-            if (!Recycle(id, e.Message.Size)) DeleteFiles(id);
+            if (!Recycle(id, e.Message.Size, e.MayHaveRewrite)) DeleteFiles(id);
             entries.TryRemove(id, out _);
         }
         await rootSync.SyncAsync().WaitAsync(ct).ConfigureAwait(false);
@@ -577,7 +579,7 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     // overwrite are not. Spares are bounded (MaxSpares) and deleted with the drafts when the owner opens the queue.
 
     /// <summary>Moves a finished message's file to the spares; false (nothing done) when there is no room, it is large or it fails.</summary>
-    private bool Recycle(string id, long size)
+    private bool Recycle(string id, long size, bool mayHaveRewrite)
     {
         // The file is the content plus the envelope (a few KB): content up to MaxSpareBytes - 16 KB keeps the file within it.
         if (!IsOwner || size > MaxSpareBytes - 16 * 1024) return false;
@@ -598,7 +600,8 @@ public sealed class MessageQueue : IMessageSink, IDisposable
             return false;
         }
         spares.Enqueue(spare);
-        DeleteFiles(id); // a rewritten envelope, if any
+        // A rewritten envelope, if there may be one (a delete of a file that is not there still locks the folder).
+        if (mayHaveRewrite) DeleteFiles(id);
         return true;
     }
 
@@ -810,6 +813,8 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         public DateTime Stamp = stamp;
         public bool Removed;
         public bool ResumeRequested;
+        /// <summary>False only while the message is known to have no rewritten envelope (<c>.json</c>) beside it: nothing to delete.</summary>
+        public bool MayHaveRewrite = true;
     }
 
     /// <summary>A message being received into <c>tmp/</c>.</summary>
