@@ -62,10 +62,12 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     private const string LockFileName = ".owner.lock";
     private const int BufferSize = 64 * 1024;
     private const string SpareExtension = ".spare";
-    /// <summary>Spare files kept for reuse at most (enough for a backlog of a few seconds under load); beyond it a delivered message is deleted.</summary>
-    private const int MaxSpares = 512;
-    /// <summary>Larger files are not kept as spares: at most MaxSpares × this much disk (64 MB) holds nothing.</summary>
-    private const long MaxSpareBytes = 128 * 1024;
+    /// <summary>Spare files kept for reuse at most (a backlog of several seconds under load); beyond it a delivered message is deleted.</summary>
+    private const int MaxSpares = 8192;
+    /// <summary>Disk the spares may take in all (estimated: content + 4 KB each); a message that does not fit is deleted.</summary>
+    private const long MaxSpareBytes = 64L * 1024 * 1024;
+    /// <summary>Larger messages are never kept as spares.</summary>
+    private const long MaxSpareMessageBytes = 256 * 1024;
 
     private readonly ConcurrentDictionary<string, Entry> entries = new(StringComparer.Ordinal);
     private readonly object indexLock = new();
@@ -74,8 +76,9 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     private readonly IEngineLog log;
     private readonly TimeProvider time;
     private readonly FileStream? ownerLock;
-    private readonly ConcurrentQueue<string> spares = new();
+    private readonly ConcurrentQueue<(string Path, long Bytes)> spares = new();
     private int spareCount;
+    private long spareBytes;
     private long spareNumber;
     private long committed;
     private long commitFailures;
@@ -581,11 +584,11 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     /// <summary>Moves a finished message's file to the spares; false (nothing done) when there is no room, it is large or it fails.</summary>
     private bool Recycle(string id, long size, bool mayHaveRewrite)
     {
-        // The file is the content plus the envelope (a few KB): content up to MaxSpareBytes - 16 KB keeps the file within it.
-        if (!IsOwner || size > MaxSpareBytes - 16 * 1024) return false;
-        if (Interlocked.Increment(ref spareCount) > MaxSpares)
+        if (!IsOwner || size > MaxSpareMessageBytes) return false;
+        long bytes = size + 4096;
+        if (Interlocked.Increment(ref spareCount) > MaxSpares | Interlocked.Add(ref spareBytes, bytes) > MaxSpareBytes)
         {
-            Interlocked.Decrement(ref spareCount);
+            Unreserve(bytes);
             return false;
         }
         string spare = Path.Combine(TempFolder, string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -596,13 +599,19 @@ public sealed class MessageQueue : IMessageSink, IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Interlocked.Decrement(ref spareCount);
+            Unreserve(bytes);
             return false;
         }
-        spares.Enqueue(spare);
+        spares.Enqueue((spare, bytes));
         // A rewritten envelope, if there may be one (a delete of a file that is not there still locks the folder).
         if (mayHaveRewrite) DeleteFiles(id);
         return true;
+    }
+
+    private void Unreserve(long bytes)
+    {
+        Interlocked.Decrement(ref spareCount);
+        Interlocked.Add(ref spareBytes, -bytes);
     }
 
     /// <summary>A spare file opened for overwriting, its path in <paramref name="path"/>; null when there is none.</summary>
@@ -610,16 +619,16 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     {
         while (spares.TryDequeue(out var spare))
         {
-            Interlocked.Decrement(ref spareCount);
+            Unreserve(spare.Bytes);
             try
             {
-                var stream = new FileStream(spare, FileMode.Open, FileAccess.Write, FileShare.None, BufferSize);
-                path = spare;
+                var stream = new FileStream(spare.Path, FileMode.Open, FileAccess.Write, FileShare.None, BufferSize);
+                path = spare.Path;
                 return stream;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                TryDelete(spare);
+                TryDelete(spare.Path);
             }
         }
         return null;

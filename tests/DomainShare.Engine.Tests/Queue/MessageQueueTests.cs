@@ -376,24 +376,29 @@ public sealed class MessageQueueTests : IDisposable
     }
 
     [Fact]
-    public async Task Spare_files_are_bounded_and_only_the_owner_keeps_them()
+    public async Task Spare_files_are_bounded_in_disk_and_only_the_owner_keeps_them()
     {
         using var queue = MessageQueue.Open(folder.Path, log: log);
+        // 300 messages of 250 KB: the spares keep at most 64 MB (content + 4 KB each counted), the rest is deleted;
+        // a message over 256 KB is never kept.
+        var big = Encoding.ASCII.GetBytes("Subject: big\r\n\r\n" + new string('x', 250 * 1024));
         var ids = new List<string>();
-        for (int i = 0; i < 520; i++) ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\n")));
-        // A large message is deleted, not kept: spares must not hold much disk.
-        ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes("Subject: large\r\n\r\n" + new string('x', 200_000))));
+        for (int i = 0; i < 300; i++) ids.Add(await CommitAsync(queue, big));
+        ids.Add(await CommitAsync(queue, Encoding.ASCII.GetBytes("Subject: large\r\n\r\n" + new string('x', 300 * 1024))));
         await Task.WhenAll(ids.Select(id => queue.CompleteAsync(id, CancellationToken.None).AsTask()));
         Assert.Empty(QueueFiles());
-        Assert.Equal(512, Spares().Length);
-        Assert.All(Spares(), f => Assert.True(new FileInfo(f).Length < 128 * 1024));
+        Assert.Equal(64L * 1024 * 1024 / (big.Length + 4096), Spares().Length);
+        Assert.All(Spares(), f => Assert.True(new FileInfo(f).Length < 256 * 1024));
+        long spareDisk = Spares().Sum(f => new FileInfo(f).Length);
+        Assert.True(spareDisk <= 64L * 1024 * 1024, $"{spareDisk} bytes of spares");
 
         // A shared instance (a cmdlet) deletes what it removes; the owner's spares are left alone.
+        int before = Spares().Length;
         string kept = await CommitAsync(queue, "Subject: kept\r\n\r\n"u8.ToArray());
-        Assert.Equal(511, Spares().Length);
+        Assert.Equal(before - 1, Spares().Length);
         using var shared = MessageQueue.Open(folder.Path, new MessageQueueOptions { Owner = false }, log);
         Assert.True(shared.Remove(kept));
         Assert.Empty(QueueFiles());
-        Assert.Equal(511, Spares().Length);
+        Assert.Equal(before - 1, Spares().Length);
     }
 }
