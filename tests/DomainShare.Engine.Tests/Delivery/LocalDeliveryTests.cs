@@ -47,6 +47,19 @@ public sealed class LocalDeliveryTests
         Assert.DoesNotContain(Directory.GetFiles(queueDir), f => !f.EndsWith(".owner.lock", StringComparison.Ordinal));
     }
 
+    /// <summary>Nothing of the message in the Maildir (new/ or tmp/); then, with the plain store again, it is delivered once.</summary>
+    private static async Task AssertNothingStoredThenDeliveredOnceAsync(DeliveryRig rig, string id, string maildir)
+    {
+        Assert.Empty(NewMail(maildir));
+        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
+        await rig.StopAgentAsync();
+        rig.Store = null;
+        await rig.StartAgentAsync();
+        rig.Queue.Resume(id);
+        await rig.WaitUntilGoneAsync(id);
+        Assert.Single(NewMail(maildir));
+    }
+
     [Fact]
     public async Task A_full_disk_at_the_Maildir_keeps_the_message_queued_and_leaves_nothing_in_new()
     {
@@ -63,16 +76,7 @@ public sealed class LocalDeliveryTests
         Assert.Equal(RecipientState.Pending, recipient.State);
         Assert.Contains("No space left on device", recipient.LastError);
         Assert.StartsWith("451 4.3.0", recipient.LastError);
-        Assert.Empty(NewMail(maildir));
-        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
-
-        // Space again: the next attempt delivers it.
-        await rig.StopAgentAsync();
-        rig.Store = null;
-        await rig.StartAgentAsync();
-        rig.Queue.Resume(id);
-        await rig.WaitUntilGoneAsync(id);
-        Assert.Single(NewMail(maildir));
+        await AssertNothingStoredThenDeliveredOnceAsync(rig, id, maildir); // space again: the next attempt delivers it
     }
 
     [Fact]
@@ -95,16 +99,7 @@ public sealed class LocalDeliveryTests
         Assert.Equal(RecipientState.Pending, recipient.State);
         Assert.Contains("could not be flushed to disk", recipient.LastError);
         Assert.True(flushes >= 2);
-        Assert.Empty(NewMail(maildir));
-        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp")));
-
-        // The disk works again: the next attempt delivers it, once.
-        await rig.StopAgentAsync();
-        rig.Store = null;
-        await rig.StartAgentAsync();
-        rig.Queue.Resume(id);
-        await rig.WaitUntilGoneAsync(id);
-        Assert.Single(NewMail(maildir));
+        await AssertNothingStoredThenDeliveredOnceAsync(rig, id, maildir); // the disk works again
     }
 
     [Fact]
