@@ -42,7 +42,7 @@ public sealed record DeliveryAgentOptions
     public int PeerAttemptsBeforeRelayHost { get; init; } = Defaults.PeerAttemptsBeforeRelayHost;
 
     /// <summary>SMTP connections open at once to one peer (or to the relay host), and messages being delivered to it at once.</summary>
-    public int MaxConnectionsPerDestination { get; init; } = 4;
+    public int MaxConnectionsPerDestination { get; init; } = Defaults.MaxConnectionsPerPeer;
 
     /// <summary>Messages being delivered at once.</summary>
     public int MaxConcurrentMessages { get; init; } = 32;

@@ -33,9 +33,8 @@ public sealed record QueueRecovery(int Messages, int DraftsDeleted, int Orphaned
 /// <para>
 /// Committing a message: the content is written to <c>tmp/&lt;id&gt;.msg</c> (or over a spare file, see <see cref="Recycle"/>),
 /// the envelope and footer are appended, the file is flushed to disk and renamed into the queue: <b>the rename is the
-/// commit point</b>. Then the queue folder is
-/// flushed (one fsync shared by the commits that arrive together) and only then does
-/// <see cref="IMessageDraft.CommitAsync"/> return, so the SMTP server answers 250 only for a message on durable storage.
+/// commit point</b>. Then the queue folder is flushed (one fsync shared by the commits that arrive together) and only
+/// then does <see cref="IMessageDraft.CommitAsync"/> return, so the SMTP server answers 250 only for a message on durable storage.
 /// A storage failure before the commit point removes everything the message wrote and throws
 /// <see cref="SmtpStorageException"/>; nothing half-written can ever be delivered, because only a whole file is ever
 /// renamed into the queue, and a file that is not whole when read (cut or changed later) is quarantined.
@@ -579,7 +578,9 @@ public sealed class MessageQueue : IMessageSink, IDisposable
     // Recycling: the owner moves a delivered message's file to tmp/ as a spare (the move takes it out of the queue as a
     // delete would) and overwrites a spare with the next message it receives. Creating and deleting a file per message
     // was most of the relay's CPU on ext4 (allocating an inode scans for recently deleted ones); a rename and an
-    // overwrite are not. Spares are bounded (MaxSpares) and deleted with the drafts when the owner opens the queue.
+    // overwrite are not. Spares are bounded (MaxSpares files, MaxSpareBytes of disk, small messages only) and deleted
+    // with the drafts when the owner opens the queue. Only the delivery agent reads a message's content, and it has
+    // finished reading when the message is completed, so a spare is never overwritten under a reader.
 
     /// <summary>Moves a finished message's file to the spares; false (nothing done) when there is no room, it is large or it fails.</summary>
     private bool Recycle(string id, long size, bool mayHaveRewrite)

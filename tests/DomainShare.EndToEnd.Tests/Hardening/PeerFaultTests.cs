@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DomainShare.EndToEnd.Tests.Infrastructure;
+using DomainShare.Engine.Configuration;
 using DomainShare.Engine.Queue;
 using MailKit;
 using MailKit.Net.Smtp;
@@ -186,7 +187,7 @@ public sealed class PeerFaultTests(ITestOutputHelper output)
             output.WriteLine($"{(drained ? "Drained" : "NOT drained")} {drainTime.TotalSeconds:0.0} s after the recovery; queue {a.QueueCount()}.");
 
             // Connections: A keeps at most its per-destination limit open to a peer; none hang from the fault.
-            bool settled = Cluster.Eventually(() => faulty.All(p => p.OpenSessions <= 4), TimeSpan.FromSeconds(15));
+            bool settled = Cluster.Eventually(() => faulty.All(p => p.OpenSessions <= Defaults.MaxConnectionsPerPeer), TimeSpan.FromSeconds(15));
             int socketsAfter = Sockets(a);
             counters = a.Counters();
 
