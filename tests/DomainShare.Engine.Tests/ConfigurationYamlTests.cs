@@ -97,6 +97,7 @@ public class ConfigurationYamlTests
         Assert.Equal(Defaults.SmtpEndpoint, c.Smtp.Endpoint);
         Assert.Equal(Defaults.MingerTimeout, c.Minger.Timeout);
         Assert.Equal(Defaults.VerifiedCacheTtl, c.DomainSharing.VerifiedCacheTtl);
+        Assert.Equal(Defaults.MaxConnectionsPerPeer, c.Queue.MaxConnectionsPerPeer);
         Assert.Equal([new DomainConfiguration("example.com", true)], c.Domains);
         Assert.Equal(2, c.Peers.Count);
         Assert.Equal(new PeerConfiguration { Name = "mx2.example.com" }, c.Peers[0]);
@@ -140,6 +141,9 @@ public class ConfigurationYamlTests
         { "zero SMTP command timeout", "serverName: mx1.example.com\nsmtp:\n  commandTimeout: 0s\n", 3, "smtp.commandTimeout" },
         { "delivery timeout that is not a duration", "serverName: mx1.example.com\nqueue:\n  connectTimeout: soon\n", 3, "queue.connectTimeout" },
         { "zero peer attempts", "serverName: mx1.example.com\nqueue:\n  peerAttemptsBeforeRelayHost: 0\n", 3, "queue.peerAttemptsBeforeRelayHost" },
+        { "zero connections per peer", "serverName: mx1.example.com\nqueue:\n  maxConnectionsPerPeer: 0\n", 3, "queue.maxConnectionsPerPeer" },
+        { "too many connections per peer", "serverName: mx1.example.com\nqueue:\n  lifetime: 5d\n  maxConnectionsPerPeer: 101\n", 4, "queue.maxConnectionsPerPeer" },
+        { "connections per peer that is not a number", "serverName: mx1.example.com\nqueue:\n  maxConnectionsPerPeer: many\n", 3, "queue.maxConnectionsPerPeer" },
         { "duplicate root key", "serverName: mx1.example.com\nqueue:\n  lifetime: 5d\nserverName: mx2.example.com\n", 4, "serverName" },
         { "duplicate key differing in case", "serverName: mx1.example.com\nServerName: mx2.example.com\n", 2, "ServerName" },
         { "list where a value is expected", "serverName:\n  - mx1.example.com\n  - mx2.example.com\n", 2, "serverName" },

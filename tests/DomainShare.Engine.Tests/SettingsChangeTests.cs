@@ -35,6 +35,7 @@ public class SettingsChangeTests
             QueueConnectTimeout = TimeSpan.FromSeconds(2),
             QueueCommandTimeout = TimeSpan.FromSeconds(4),
             QueuePeerAttemptsBeforeRelayHost = 1,
+            QueueMaxConnectionsPerPeer = Limits.MaxConnectionsPerPeer,
             SmtpCommandTimeout = TimeSpan.FromSeconds(20),
             SmtpDataTimeout = TimeSpan.FromSeconds(30),
         };
@@ -62,6 +63,7 @@ public class SettingsChangeTests
         Assert.Equal(TimeSpan.FromSeconds(2), c.Queue.ConnectTimeout);
         Assert.Equal(TimeSpan.FromSeconds(4), c.Queue.CommandTimeout);
         Assert.Equal(1, c.Queue.PeerAttemptsBeforeRelayHost);
+        Assert.Equal(Limits.MaxConnectionsPerPeer, c.Queue.MaxConnectionsPerPeer);
         Assert.Equal(TimeSpan.FromSeconds(20), c.Smtp.CommandTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), c.Smtp.DataTimeout);
         Expect.SameConfiguration(Base with { ServerName = c.ServerName, DataDirectory = c.DataDirectory, Smtp = c.Smtp, Minger = c.Minger, DomainSharing = c.DomainSharing, Queue = c.Queue }, c);
@@ -89,6 +91,8 @@ public class SettingsChangeTests
         { "negative delivery command timeout", new SettingsChange { QueueCommandTimeout = TimeSpan.FromSeconds(-1) }, ErrorIds.InvalidSetting },
         { "zero peer attempts", new SettingsChange { QueuePeerAttemptsBeforeRelayHost = 0 }, ErrorIds.InvalidSetting },
         { "too many peer attempts", new SettingsChange { QueuePeerAttemptsBeforeRelayHost = Limits.MaxPeerAttempts + 1 }, ErrorIds.InvalidSetting },
+        { "zero connections per peer", new SettingsChange { QueueMaxConnectionsPerPeer = 0 }, ErrorIds.InvalidSetting },
+        { "too many connections per peer", new SettingsChange { QueueMaxConnectionsPerPeer = Limits.MaxConnectionsPerPeer + 1 }, ErrorIds.InvalidSetting },
         { "zero SMTP command timeout", new SettingsChange { SmtpCommandTimeout = TimeSpan.Zero }, ErrorIds.InvalidSetting },
         { "negative SMTP data timeout", new SettingsChange { SmtpDataTimeout = TimeSpan.FromMinutes(-1) }, ErrorIds.InvalidSetting },
         { "secret and clear secret", new SettingsChange { MingerSecret = "a valid secret 12345", ClearMingerSecret = true }, ErrorIds.InvalidSetting },

@@ -106,7 +106,8 @@ internal static class Samples
             Gateway = true,
         },
         Queue = new QueueSettings { Lifetime = TimeSpan.FromDays(3), RetryInterval = TimeSpan.FromSeconds(90), MaxRetryInterval = TimeSpan.FromHours(2),
-            ConnectTimeout = TimeSpan.FromSeconds(7), CommandTimeout = TimeSpan.FromSeconds(90), PeerAttemptsBeforeRelayHost = 3 },
+            ConnectTimeout = TimeSpan.FromSeconds(7), CommandTimeout = TimeSpan.FromSeconds(90), PeerAttemptsBeforeRelayHost = 3,
+            MaxConnectionsPerPeer = 4 },
         Domains = ImmutableList.Create(
             new DomainConfiguration("example.com", true),
             new DomainConfiguration("example.org", false),

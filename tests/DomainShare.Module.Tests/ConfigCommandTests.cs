@@ -90,7 +90,8 @@ public sealed class ConfigCommandTests : IDisposable
                 -MingerSecret 'sixteen-characters' -AllowAnonymousMinger $true -MingerAllowedSource 192.0.2.0/24,2001:db8::1 `
                 -MingerRateLimitPerSecond 20 -QueueLifetime 3d -RelayHost smarthost.example.net:587 -TrustedNetwork 10.0.0.0/8 `
                 -MaxHops 40 -SmtpEndpoint '[::]:25' -MingerEndpoint 127.0.0.1:4069 -ServerName mx2.example.com -DataDirectory /var/tmp/ds `
-                -SmtpCommandTimeout 90s -SmtpDataTimeout 2m -QueueConnectTimeout 5s -QueueCommandTimeout 1m -QueuePeerAttemptsBeforeRelayHost 2 -PassThru
+                -SmtpCommandTimeout 90s -SmtpDataTimeout 2m -QueueConnectTimeout 5s -QueueCommandTimeout 1m -QueuePeerAttemptsBeforeRelayHost 2 `
+                -QueueMaxConnectionsPerPeer 3 -PassThru
             """).AssertSuccess().Single("DomainShare.DomainShareConfig");
         Assert.Equal(false, config.Prop("KeepQueuedOnDeliveryError"));
         Assert.Equal(true, config.Prop("MingerGateway"));
@@ -110,15 +111,18 @@ public sealed class ConfigCommandTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(5), config.Prop("QueueConnectTimeout"));
         Assert.Equal(TimeSpan.FromMinutes(1), config.Prop("QueueCommandTimeout"));
         Assert.Equal(2, config.Prop("QueuePeerAttemptsBeforeRelayHost"));
+        Assert.Equal(3, config.Prop("QueueMaxConnectionsPerPeer"));
 
         // Read back from disk by a fresh command, not from the object just returned.
         var reread = ps.Run("Get-DomainShareConfig").AssertSuccess().Single("DomainShare.DomainShareConfig");
         Assert.Equal(TimeSpan.FromHours(12), reread.Prop("VerifiedCacheTtl"));
         Assert.Equal(false, reread.Prop("KeepQueuedOnDeliveryError"));
+        Assert.Equal(3, reread.Prop("QueueMaxConnectionsPerPeer"));
         Assert.Contains("verifiedCacheTtl: 12h", ps.ConfigText);
         Assert.Contains("timeout: 1s500ms", ps.ConfigText);
         Assert.Contains("commandTimeout: 1m30s", ps.ConfigText);
         Assert.Contains("peerAttemptsBeforeRelayHost: 2", ps.ConfigText);
+        Assert.Contains("maxConnectionsPerPeer: 3", ps.ConfigText);
 
         ps.Run("Set-DomainShareConfig -ClearMingerSecret -ClearRelayHost -MingerAllowedSource @()").AssertSuccess();
         var cleared = ps.Run("Get-DomainShareConfig").AssertSuccess().Single("DomainShare.DomainShareConfig");
@@ -136,6 +140,8 @@ public sealed class ConfigCommandTests : IDisposable
     [InlineData("-SmtpCommandTimeout 0", "InvalidSetting")]
     [InlineData("-QueueConnectTimeout 5x", "ParameterArgumentTransformationError")]
     [InlineData("-QueuePeerAttemptsBeforeRelayHost 0", "ParameterArgumentValidationError")]
+    [InlineData("-QueueMaxConnectionsPerPeer 0", "ParameterArgumentValidationError")]
+    [InlineData("-QueueMaxConnectionsPerPeer 101", "ParameterArgumentValidationError")]
     [InlineData("-MingerSecret 'fifteen-chars!!'", "InvalidSecret")]
     [InlineData("-MingerSecret 'sixteen-characters' -ClearMingerSecret", "InvalidSetting")]
     [InlineData("-MingerAllowedSource 300.1.1.1", "InvalidSetting")]

@@ -365,7 +365,7 @@ public static class ConfigurationYaml
         {
             var s = new QueueSettings();
             if (node is YamlScalarNode sc && Scalar(sc, "queue", nullable: true) is null) return s;
-            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime", "retryInterval", "maxRetryInterval", "connectTimeout", "commandTimeout", "peerAttemptsBeforeRelayHost"))
+            foreach (var (key, (_, value)) in Mapping(node, "queue", "lifetime", "retryInterval", "maxRetryInterval", "connectTimeout", "commandTimeout", "peerAttemptsBeforeRelayHost", "maxConnectionsPerPeer"))
                 s = key switch
                 {
                     "lifetime" => s with { Lifetime = PositiveDuration(value, "queue.lifetime") },
@@ -374,6 +374,7 @@ public static class ConfigurationYaml
                     "connectTimeout" => s with { ConnectTimeout = PositiveDuration(value, "queue.connectTimeout") },
                     "commandTimeout" => s with { CommandTimeout = PositiveDuration(value, "queue.commandTimeout") },
                     "peerAttemptsBeforeRelayHost" => s with { PeerAttemptsBeforeRelayHost = Int(value, "queue.peerAttemptsBeforeRelayHost", 1, Limits.MaxPeerAttempts) },
+                    "maxConnectionsPerPeer" => s with { MaxConnectionsPerPeer = Int(value, "queue.maxConnectionsPerPeer", 1, Limits.MaxConnectionsPerPeer) },
                     _ => s,
                 };
             return s;
@@ -493,6 +494,7 @@ public static class ConfigurationYaml
         Pair(e, "connectTimeout", Durations.Format(c.Queue.ConnectTimeout));
         Pair(e, "commandTimeout", Durations.Format(c.Queue.CommandTimeout));
         Pair(e, "peerAttemptsBeforeRelayHost", c.Queue.PeerAttemptsBeforeRelayHost);
+        Pair(e, "maxConnectionsPerPeer", c.Queue.MaxConnectionsPerPeer);
         e.Emit(new MappingEnd());
 
         Key(e, "domains");

@@ -10,4 +10,5 @@ public static class Limits
     public const int MaxRecipients = 100_000;
     public const int MaxConnections = 100_000;
     public const int MaxPeerAttempts = 1000;
+    public const int MaxConnectionsPerPeer = 100;
 }

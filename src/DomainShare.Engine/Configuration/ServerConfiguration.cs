@@ -87,6 +87,8 @@ public sealed record QueueSettings
     public TimeSpan CommandTimeout { get; init; } = Defaults.DeliveryCommandTimeout;
     /// <summary>With <see cref="DomainSharingSettings.KeepQueuedOnDeliveryError"/> off: failed attempts to a peer before its mail goes to the relay host.</summary>
     public int PeerAttemptsBeforeRelayHost { get; init; } = Defaults.PeerAttemptsBeforeRelayHost;
+    /// <summary>SMTP connections the delivery agent keeps open at once to one peer (or the relay host).</summary>
+    public int MaxConnectionsPerPeer { get; init; } = Defaults.MaxConnectionsPerPeer;
 }
 
 public sealed record DomainConfiguration(string Name, bool Shared);

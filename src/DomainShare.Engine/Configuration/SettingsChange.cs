@@ -31,6 +31,7 @@ public sealed record SettingsChange
     public TimeSpan? QueueConnectTimeout { get; init; }
     public TimeSpan? QueueCommandTimeout { get; init; }
     public int? QueuePeerAttemptsBeforeRelayHost { get; init; }
+    public int? QueueMaxConnectionsPerPeer { get; init; }
     public TimeSpan? SmtpCommandTimeout { get; init; }
     public TimeSpan? SmtpDataTimeout { get; init; }
     public int? MaxMessageBytes { get; init; }
@@ -106,6 +107,8 @@ public sealed record SettingsChange
         if (QueueCommandTimeout is TimeSpan command) queue = queue with { CommandTimeout = Positive(command, "QueueCommandTimeout") };
         if (QueuePeerAttemptsBeforeRelayHost is int attempts)
             queue = queue with { PeerAttemptsBeforeRelayHost = Range(attempts, 1, Limits.MaxPeerAttempts, "QueuePeerAttemptsBeforeRelayHost") };
+        if (QueueMaxConnectionsPerPeer is int perPeer)
+            queue = queue with { MaxConnectionsPerPeer = Range(perPeer, 1, Limits.MaxConnectionsPerPeer, "QueueMaxConnectionsPerPeer") };
 
         return c with { Smtp = smtp, Minger = minger, DomainSharing = sharing, Queue = queue };
     }

@@ -181,21 +181,25 @@ public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IR
         queue = MessageQueue.Open(context.DataDirectory, log: context.Log);
         if (queue.Recovery is { } recovery && (recovery.Messages > 0 || recovery.DraftsDeleted > 0 || recovery.Quarantined > 0))
             context.Log.Write(LogLevel.Information, $"Queue: {recovery.Messages} message(s) to deliver, {recovery.DraftsDeleted} unfinished draft(s) deleted, {recovery.Quarantined} quarantined.");
-        agent = new DeliveryAgent(queue, core.Accounts, core.Resolver, context.DataDirectory, new DeliveryAgentOptions
-        {
-            Configuration = context.Configuration,
-            Retry = new RetrySchedule(configuration.Queue.RetryInterval, 2, configuration.Queue.MaxRetryInterval),
-            // An unreachable peer is not tried again before the next retry is due anyway.
-            UnreachableHold = configuration.Queue.RetryInterval < TimeSpan.FromMinutes(1) ? configuration.Queue.RetryInterval : TimeSpan.FromMinutes(1),
-            ConnectTimeout = configuration.Queue.ConnectTimeout,
-            CommandTimeout = configuration.Queue.CommandTimeout,
-            PeerAttemptsBeforeRelayHost = configuration.Queue.PeerAttemptsBeforeRelayHost,
-        }, context.Log);
+        agent = new DeliveryAgent(queue, core.Accounts, core.Resolver, context.DataDirectory, DeliveryOptions(configuration, context.Configuration), context.Log);
         await agent.StartAsync(ct).ConfigureAwait(false);
         server = new SmtpServer(Options(configuration), new RecipientPolicy(context.Configuration, core.Resolver, core.PeerAt, OverQuota), queue, context.Log);
         var endpoint = configuration.Smtp.Endpoint;
         await server.StartAsync(new IPEndPoint(endpoint.Address, endpoint.Port), ct).ConfigureAwait(false);
     }
+
+    /// <summary>The delivery agent's options from the queue settings; read once at start (a change applies after a restart).</summary>
+    internal static DeliveryAgentOptions DeliveryOptions(ServerConfiguration configuration, Func<ServerConfiguration> live) => new()
+    {
+        Configuration = live,
+        Retry = new RetrySchedule(configuration.Queue.RetryInterval, 2, configuration.Queue.MaxRetryInterval),
+        // An unreachable peer is not tried again before the next retry is due anyway.
+        UnreachableHold = configuration.Queue.RetryInterval < TimeSpan.FromMinutes(1) ? configuration.Queue.RetryInterval : TimeSpan.FromMinutes(1),
+        ConnectTimeout = configuration.Queue.ConnectTimeout,
+        CommandTimeout = configuration.Queue.CommandTimeout,
+        PeerAttemptsBeforeRelayHost = configuration.Queue.PeerAttemptsBeforeRelayHost,
+        MaxConnectionsPerDestination = configuration.Queue.MaxConnectionsPerPeer,
+    };
 
     private bool OverQuota(string address)
         => core.Accounts.Get(address) is { } account && Maildir.IsOverQuota(account, context.DataDirectory);
@@ -240,7 +244,7 @@ public sealed class SmtpRelayService(RelayContext context, ServerCore core) : IR
         if (configuration.Smtp.Endpoint != started.Smtp.Endpoint)
             context.Log.Write(LogLevel.Warning, $"The SMTP endpoint changed to {configuration.Smtp.Endpoint}; the relay keeps {started.Smtp.Endpoint} until it is restarted.");
         if (configuration.Queue with { Lifetime = started.Queue.Lifetime } != started.Queue)
-            context.Log.Write(LogLevel.Warning, "The retry schedule or delivery timeouts changed; they apply when the relay is restarted.");
+            context.Log.Write(LogLevel.Warning, "The retry schedule, delivery timeouts or connections per peer changed; they apply when the relay is restarted.");
         try { server.Configure(Options(configuration)); }
         catch (DomainShareException ex) { context.Log.Write(LogLevel.Error, $"SMTP settings not applied: {ex.Message}"); }
     }

@@ -35,6 +35,7 @@ public sealed class SetDomainShareConfigCommand : DomainShareCmdlet
     [Parameter] [DurationTransformation] public TimeSpan? QueueConnectTimeout { get; set; }
     [Parameter] [DurationTransformation] public TimeSpan? QueueCommandTimeout { get; set; }
     [Parameter] [ValidateRange(1, Limits.MaxPeerAttempts)] public int? QueuePeerAttemptsBeforeRelayHost { get; set; }
+    [Parameter] [ValidateRange(1, Limits.MaxConnectionsPerPeer)] public int? QueueMaxConnectionsPerPeer { get; set; }
     [Parameter] [DurationTransformation] public TimeSpan? SmtpCommandTimeout { get; set; }
     [Parameter] [DurationTransformation] public TimeSpan? SmtpDataTimeout { get; set; }
     [Parameter] [ValidateRange(Limits.MinMessageBytes, int.MaxValue)] public int? MaxMessageBytes { get; set; }
@@ -76,6 +77,7 @@ public sealed class SetDomainShareConfigCommand : DomainShareCmdlet
             QueueConnectTimeout = QueueConnectTimeout,
             QueueCommandTimeout = QueueCommandTimeout,
             QueuePeerAttemptsBeforeRelayHost = QueuePeerAttemptsBeforeRelayHost,
+            QueueMaxConnectionsPerPeer = QueueMaxConnectionsPerPeer,
             SmtpCommandTimeout = SmtpCommandTimeout,
             SmtpDataTimeout = SmtpDataTimeout,
             MaxMessageBytes = MaxMessageBytes,

@@ -55,6 +55,7 @@ internal static class OutputMapping
         QueueConnectTimeout = c.Queue.ConnectTimeout,
         QueueCommandTimeout = c.Queue.CommandTimeout,
         QueuePeerAttemptsBeforeRelayHost = c.Queue.PeerAttemptsBeforeRelayHost,
+        QueueMaxConnectionsPerPeer = c.Queue.MaxConnectionsPerPeer,
         SmtpCommandTimeout = c.Smtp.CommandTimeout,
         SmtpDataTimeout = c.Smtp.DataTimeout,
         MaxMessageBytes = c.Smtp.MaxMessageBytes,

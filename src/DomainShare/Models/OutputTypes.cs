@@ -57,6 +57,7 @@ public sealed class DomainShareConfig
     public TimeSpan QueueConnectTimeout { get; init; }
     public TimeSpan QueueCommandTimeout { get; init; }
     public int QueuePeerAttemptsBeforeRelayHost { get; init; }
+    public int QueueMaxConnectionsPerPeer { get; init; }
     public TimeSpan SmtpCommandTimeout { get; init; }
     public TimeSpan SmtpDataTimeout { get; init; }
     public int MaxMessageBytes { get; init; }
