@@ -217,8 +217,11 @@ internal sealed class ResolverRig : IAsyncDisposable
         return name;
     }
 
-    /// <summary>For tests with a peer that never answers: one attempt of <paramref name="milliseconds"/>.</summary>
-    public void ExpectTimeouts(int milliseconds = 500, int retries = 0)
+    /// <summary>
+    /// For tests with a peer that never answers: attempts of <paramref name="milliseconds"/>. The default (1 s, one retry)
+    /// is for a live peer that must answer beside the dead one: 500 ms with no retry failed once on a loaded CI runner.
+    /// </summary>
+    public void ExpectTimeouts(int milliseconds = 1000, int retries = 1)
         => Config = Config with { Minger = Config.Minger with { Timeout = TimeSpan.FromMilliseconds(milliseconds), Retries = retries } };
 
     public void AddAccount(string address, bool enabled = true, bool reserved = false)
