@@ -51,7 +51,8 @@ done
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 export POWERSHELL_TELEMETRY_OPTOUT=1 POWERSHELL_UPDATECHECK=Off
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"   # log, alive, kill_pid, build, dshost, q, ds, stop_relay
 status=0
 fail() { log "FAIL: $*"; status=1; }
 
@@ -63,30 +64,11 @@ figures="$work/figures.tsv"
 : >"$figures"
 relay_cfg="$work/relay/domainshare.yaml" relay_pid="" load_pid="" probe_pid="" sampler_pid=""
 
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
-kill_pid() {   # kill_pid PID: TERM, wait up to 10 s, then KILL
-    local pid=$1 i
-    alive "$pid" || return 0
-    kill "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do alive "$pid" || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-}
-q() { printf "'%s'" "${1//\'/\'\'}"; }   # PowerShell single-quoted string
-dshost="$repo/src/DomainShare.Shell/bin/Release/net10.0/domainshare"
-ds() { timeout 120 "$dshost" -NoProfile -NonInteractive -Command "$1"; }
-stop_relay() {
-    [[ -f "$relay_cfg" ]] || return 0
-    if alive "$relay_pid"; then
-        ds "Stop-DomainShareRelay -ConfigPath $(q "$relay_cfg") -Timeout 60s" >/dev/null 2>&1 || log "Stop-DomainShareRelay failed"
-        local i; for ((i = 0; i < 50; i++)); do alive "$relay_pid" || break; sleep 0.1; done
-        kill_pid "$relay_pid"
-    fi
-}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     kill_pid "$sampler_pid"; kill_pid "$load_pid"; kill_pid "$probe_pid"
-    stop_relay
+    stop_relay "$relay_cfg" "$relay_pid"
     if (( keep )); then log "kept $work"; else rm -rf "$work"; fi
     exit "$rc"
 }
@@ -95,15 +77,6 @@ trap 'exit 130' INT TERM
 
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$figures"; }   # area figure goal measured
 
-build() {   # build PROJECT: retried when another build in the same checkout holds a file
-    local attempt=1 out
-    until out="$(dotnet build "$1" -c Release -nologo -v quiet 2>&1)"; do
-        if (( attempt >= 4 )) || ! grep -qiE 'being used by another process|cannot access the file|MSB3026|MSB3027|MSB3021' <<<"$out"; then
-            printf '%s\n' "$out" >&2; echo "hardening.sh: build of $1 failed" >&2; exit 1
-        fi
-        sleep $((attempt * 5)); attempt=$((attempt + 1))
-    done
-}
 
 # ------------------------------------------------------------------------------------------------ part 1: the battery
 if (( run_tests )); then
@@ -220,7 +193,7 @@ Set-DomainShareConfig -MaxConnections 1000 -MaxConnectionsPerSource 600 -ConfigP
         record "load" "messages delivered to the Maildir" "all $expected" "$delivered"
         (( delivered == expected )) || fail "$delivered of $expected messages in the Maildir"
         alive "$relay_pid" || fail "the relay (process $relay_pid) is gone after the load"
-        stop_relay
+        stop_relay "$relay_cfg" "$relay_pid"
     fi
 fi
 

@@ -67,7 +67,8 @@ from=sender@example.org rcpt=u1@example.com
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 export POWERSHELL_TELEMETRY_OPTOUT=1 POWERSHELL_UPDATECHECK=Off
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"   # log, alive, kill_pid, build, dshost, q, ds, stop_relay
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }      # calc EXPR [decimals]
 is_num() { [[ "${1:-}" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
@@ -109,23 +110,9 @@ fi
 (( run_postfix )) || [[ -n "$postfix_note" ]] || postfix_note="not run (--no-postfix)"
 
 # ---------------------------------------------------------------------------------------------------------------- build
-build() {   # Other builds may run in the same checkout: a file held by one of them fails ours, so retry a few times.
-    local attempt=1 out
-    until out="$(dotnet build "$1" -c Release -nologo -v quiet 2>&1)"; do
-        if (( attempt >= 4 )) || ! grep -qiE 'being used by another process|cannot access the file|MSB3026|MSB3027|MSB3021' <<<"$out"; then
-            printf '%s\n' "$out" >&2
-            echo "smtp.sh: build of $1 failed" >&2
-            exit 1
-        fi
-        log "a file was in use by another build; retrying in $((attempt * 5)) s"
-        sleep $((attempt * 5))
-        attempt=$((attempt + 1))
-    done
-}
 log "building the domainshare host and bench/SmtpBench (Release)"
 build "$repo/src/DomainShare.Shell/DomainShare.Shell.csproj"
 build "$here/SmtpBench/SmtpBench.csproj"
-dshost="$repo/src/DomainShare.Shell/bin/Release/net10.0/domainshare"
 smtpbench="$here/SmtpBench/bin/Release/net10.0/SmtpBench"
 [[ -x "$dshost" && -x "$smtpbench" ]] || { echo "smtp.sh: build outputs not found" >&2; exit 1; }
 
@@ -139,28 +126,7 @@ cfg_a="$work/a/a.yaml" cfg_b="$work/b/b.yaml" pf="$work/postfix"
 sink_pid="" a_pid="" b_pid="" sampler_pid="" pf_started=0 pf_ran=0
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-q() { printf "'%s'" "${1//\'/\'\'}"; }   # PowerShell single-quoted string
-ds() { timeout 120 "$dshost" -NoProfile -NonInteractive -Command "$1"; }   # one PowerShell script in a fresh host
 
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
-kill_pid() {   # kill_pid PID: TERM, wait up to 10 s, then KILL
-    local pid=$1 i
-    alive "$pid" || return 0
-    kill "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do alive "$pid" || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-}
-stop_relay() {   # stop_relay CONFIG PID (the PID is read from the relay's relay.json when not known)
-    [[ -f "$1" ]] || return 0
-    local pid=$2 state; state="$(dirname "$1")/data/relay.json"
-    [[ -n "$pid" ]] || pid="$(grep -o '"processId": *[0-9]*' "$state" 2>/dev/null | tr -dc 0-9 || true)"
-    if alive "$pid" || [[ -f "$state" ]]; then
-        ds "Stop-DomainShareRelay -ConfigPath $(q "$1") -Timeout 60s" >/dev/null 2>&1 || log "Stop-DomainShareRelay failed for $1"
-        local i; for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-        if alive "$pid"; then log "relay $pid still running after Stop-DomainShareRelay: killing it"; kill_pid "$pid"; fi
-    fi
-    return 0
-}
 stop_postfix() {
     (( pf_started )) || return 0
     local master; master="$(tr -dc 0-9 < "$pf/queue/pid/master.pid" 2>/dev/null || true)"
