@@ -397,20 +397,13 @@ public sealed class HostileMingerTests(ITestOutputHelper output) : IDisposable
         var query = MingerCodec.EncodeQuery(mailbox, secret);
         var buffer = new byte[2048];
         var watch = Stopwatch.StartNew();
+        MingerStatus status = default;
         for (int attempt = 1; attempt <= GoodPeerRetries + 1; attempt++)
         {
             socket.SendTo(query, server);
-            var deadline = watch.Elapsed + GoodPeerTimeout;
-            while (watch.Elapsed < deadline)
-            {
-                socket.ReceiveTimeout = Math.Max(1, (int)(deadline - watch.Elapsed).TotalMilliseconds);
-                EndPoint sender = new IPEndPoint(IPAddress.Any, 0);
-                int n;
-                try { n = socket.ReceiveFrom(buffer, ref sender); }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock) { break; }
-                if (sender.Equals(server) && MingerCodec.TryParseReply(buffer.AsSpan(0, n), out var echoed, out var status) && echoed == mailbox)
-                    return (status, attempt, watch.Elapsed);
-            }
+            if (MingerProbe.ReceiveFrom(socket, server, buffer, watch, watch.Elapsed + GoodPeerTimeout,
+                    n => MingerCodec.TryParseReply(buffer.AsSpan(0, n), out var echoed, out status) && echoed == mailbox) >= 0)
+                return (status, attempt, watch.Elapsed);
         }
         return (null, GoodPeerRetries + 1, watch.Elapsed);
     }
@@ -423,17 +416,8 @@ public sealed class HostileMingerTests(ITestOutputHelper output) : IDisposable
         var buffer = new byte[2048];
         var watch = Stopwatch.StartNew();
         socket.SendTo(datagram, server);
-        var limit = TimeSpan.FromSeconds(2);
-        while (watch.Elapsed < limit)
-        {
-            socket.ReceiveTimeout = Math.Max(1, (int)(limit - watch.Elapsed).TotalMilliseconds);
-            EndPoint sender = new IPEndPoint(IPAddress.Any, 0);
-            int n;
-            try { n = socket.ReceiveFrom(buffer, ref sender); }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock) { break; }
-            if (sender.Equals(server)) return (buffer[..n], watch.Elapsed.TotalMicroseconds);
-        }
-        return (null, watch.Elapsed.TotalMicroseconds);
+        int n = MingerProbe.ReceiveFrom(socket, server, buffer, watch, TimeSpan.FromSeconds(2), _ => true);
+        return (n < 0 ? null : buffer[..n], watch.Elapsed.TotalMicroseconds);
     }
 
     /// <summary>Adds accounts to the server's table in one store session (before its relay starts).</summary>

@@ -57,27 +57,38 @@ public static class MingerProbe
         var limit = wait ?? TimeSpan.FromSeconds(3);
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(from ?? IPAddress.Loopback, 0));
-        var query = MingerCodec.EncodeQuery(mailbox, secret);
         var watch = Stopwatch.StartNew();
-        socket.SendTo(query, server);
+        socket.SendTo(MingerCodec.EncodeQuery(mailbox, secret), server);
         var buffer = new byte[2048];
-        while (watch.Elapsed < limit)
+        MingerStatus status = default;
+        int n = ReceiveFrom(socket, server, buffer, watch, limit,
+            length => MingerCodec.TryParseReply(buffer.AsSpan(0, length), out var echoed, out status) && echoed == mailbox);
+        return (n < 0 ? null : status, watch.Elapsed);
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="watch"/> reaches <paramref name="until"/> for a datagram on <paramref name="socket"/> from
+    /// exactly <paramref name="server"/> that <paramref name="accept"/> (given its length in <paramref name="buffer"/>) takes;
+    /// returns that length, or -1 when none came. An ICMP "port unreachable" from an earlier datagram is waited out.
+    /// </summary>
+    public static int ReceiveFrom(Socket socket, IPEndPoint server, byte[] buffer, Stopwatch watch, TimeSpan until, Func<int, bool> accept)
+    {
+        while (watch.Elapsed < until)
         {
-            socket.ReceiveTimeout = Math.Max(1, (int)(limit - watch.Elapsed).TotalMilliseconds);
+            socket.ReceiveTimeout = Math.Max(1, (int)(until - watch.Elapsed).TotalMilliseconds);
             EndPoint sender = new IPEndPoint(IPAddress.Any, 0);
             int n;
             try { n = socket.ReceiveFrom(buffer, ref sender); }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock) { break; }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
             {
-                // An ICMP "port unreachable" from an earlier datagram: nobody listens; keep waiting out the limit.
+                // Nobody listens (yet); keep waiting out the limit.
                 Thread.Sleep(20);
                 continue;
             }
-            if (sender.Equals(server) && MingerCodec.TryParseReply(buffer.AsSpan(0, n), out var echoed, out var status) && echoed == mailbox)
-                return (status, watch.Elapsed);
+            if (sender.Equals(server) && accept(n)) return n;
         }
-        return (null, watch.Elapsed);
+        return -1;
     }
 
     /// <summary>Asks until the answer is <paramref name="expected"/> or <paramref name="within"/> has passed; returns the last answer and when it came.</summary>
