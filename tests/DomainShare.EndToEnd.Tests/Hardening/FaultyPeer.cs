@@ -7,6 +7,7 @@ using DomainShare.EndToEnd.Tests.Infrastructure;
 using DomainShare.Engine;
 using DomainShare.Engine.Accounts;
 using DomainShare.Engine.Minger;
+using DomainShare.Testing;
 
 namespace DomainShare.EndToEnd.Tests.Hardening;
 
@@ -294,19 +295,8 @@ public sealed class FaultyPeer : IDisposable
                         recipients.Clear();
                         await Say("250 2.0.0 Ok: queued");
                         break;
-                    case "RSET":
-                        from = null;
-                        recipients.Clear();
-                        await Say("250 2.0.0 Ok");
-                        break;
-                    case "NOOP":
-                        await Say("250 2.0.0 Ok");
-                        break;
-                    case "QUIT":
-                        await Say("221 2.0.0 Bye");
-                        return;
                     default:
-                        await Say("502 5.5.2 Command not recognized");
+                        if (await SmtpTestSession.AnswerOtherAsync(verb, () => { from = null; recipients.Clear(); }, Say)) return;
                         break;
                 }
             }

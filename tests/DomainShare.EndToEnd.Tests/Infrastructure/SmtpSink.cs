@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using DomainShare.Testing;
 
 namespace DomainShare.EndToEnd.Tests.Infrastructure;
 
@@ -121,19 +122,8 @@ public sealed class SmtpSink : IDisposable
                         recipients.Clear();
                         await Say("250 2.0.0 Ok: queued");
                         break;
-                    case "RSET":
-                        from = null;
-                        recipients.Clear();
-                        await Say("250 2.0.0 Ok");
-                        break;
-                    case "NOOP":
-                        await Say("250 2.0.0 Ok");
-                        break;
-                    case "QUIT":
-                        await Say("221 2.0.0 Bye");
-                        return;
                     default:
-                        await Say("502 5.5.2 Command not recognized");
+                        if (await SmtpTestSession.AnswerOtherAsync(verb, () => { from = null; recipients.Clear(); }, Say)) return;
                         break;
                 }
             }

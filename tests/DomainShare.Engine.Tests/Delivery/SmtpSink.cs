@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using DomainShare.Testing;
 
 // Not "DomainShare.Engine.Tests.Delivery": a namespace of that name would shadow DomainShare.Engine.Delivery.
 namespace DomainShare.Engine.Tests.DeliveryTests;
@@ -164,19 +165,8 @@ internal sealed class SmtpSink : IAsyncDisposable
                         from = null;
                         recipients.Clear();
                         break;
-                    case "RSET":
-                        from = null;
-                        recipients.Clear();
-                        await Say("250 2.0.0 Ok");
-                        break;
-                    case "NOOP":
-                        await Say("250 2.0.0 Ok");
-                        break;
-                    case "QUIT":
-                        await Say("221 2.0.0 Bye");
-                        return;
                     default:
-                        await Say("502 5.5.2 Command not recognized");
+                        if (await SmtpTestSession.AnswerOtherAsync(verb, () => { from = null; recipients.Clear(); }, Say)) return;
                         break;
                 }
             }
